@@ -1,0 +1,52 @@
+# taxifare — `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+SERVICES := $(sort $(notdir $(patsubst %/pyproject.toml,%,$(wildcard services/*/pyproject.toml))))
+PACKAGES := libs/core $(addprefix services/,$(SERVICES))
+INSTALLED := $(VENV)/.installed
+TEST_DIRS := libs/core/tests $(wildcard services/*/tests) $(wildcard pipelines/tests) $(wildcard k8s/tests)
+PYTEST := $(BIN)/pytest -p no:cacheprovider
+
+.PHONY: help install test test-core lint format demo train compile schedule-local constraints clean
+
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z%_-]+:.*## / {printf "  make %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+install: $(INSTALLED) ## create .venv and install libs/core, every service (editable) and the dev tools
+
+$(INSTALLED): constraints.txt requirements-dev.txt $(addsuffix /pyproject.toml,$(PACKAGES))
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -c constraints.txt -r requirements-dev.txt $(addprefix -e ,$(PACKAGES))
+	touch $@
+
+test: install ## run every package's tests (Postgres cases need TEST_DATABASE_URL)
+	$(PYTEST) $(TEST_DIRS)
+
+test-core: install ## run libs/core's tests alone
+	$(PYTEST) libs/core/tests
+
+test-%: install ## run one service's tests alone, e.g. make test-predictor
+	@test -d services/$*/tests || { echo "no service named '$*' (have: $(SERVICES))"; exit 2; }
+	$(PYTEST) services/$*/tests
+
+lint: install ## ruff: lint and formatting check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install ## ruff: fix what can be fixed and format
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+constraints: install ## rewrite constraints.txt from what .venv holds
+	{ head -2 constraints.txt; $(BIN)/pip freeze --exclude-editable | sort -f; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt
+
+clean: ## remove the embedded state (.local) — the database, data and models of the demo
+	rm -rf .local
+
+-include mk/*.mk

@@ -1,0 +1,1 @@
+"""The database: schema (tables), connections (engine), migrations (migrate) and registry queries."""

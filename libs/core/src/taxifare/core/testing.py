@@ -1,0 +1,107 @@
+"""Pytest fixtures every taxifare package's tests get (registered as the `taxifare` pytest plugin).
+
+- `database_url`: a fresh, migrated database, once on SQLite and once on Postgres. Postgres comes from
+  TEST_DATABASE_URL (e.g. postgresql://postgres@127.0.0.1:5432/test); without it those cases are skipped
+  with the reason shown.
+- `postgres_url`: the same, Postgres only. `sqlite_url`: SQLite only.
+- `settings_env`: TAXIFARE_STATE_DIR, DATABASE_URL, DATA_URI and MODEL_STORE_URI set under tmp_path.
+- `free_port`, `shared_data_dir`, `gcs_emulator`.
+"""
+
+import os
+import socket
+import uuid
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from taxifare.core.config import load_settings
+from taxifare.core.db import migrate
+from taxifare.core.db.engine import connect_engine
+
+REPO_ROOT = Path(__file__).resolve().parents[5]
+
+
+def _postgres_server_url() -> str:
+    url = os.environ.get("TEST_DATABASE_URL")
+    if not url:
+        pytest.skip("Postgres case skipped: TEST_DATABASE_URL is not set")
+    return url
+
+
+def fresh_postgres_database(server_url: str):
+    """Create an empty database beside the one in `server_url`; returns (url, drop callable)."""
+    name = f"taxifare_test_{uuid.uuid4().hex[:12]}"
+    admin = connect_engine(server_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    except sa.exc.OperationalError as e:
+        admin.dispose()
+        pytest.skip(f"Postgres case skipped: cannot reach TEST_DATABASE_URL ({e.orig})")
+    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
+
+    def drop() -> None:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+    return url, drop
+
+
+@pytest.fixture
+def sqlite_url(tmp_path) -> str:
+    url = f"sqlite:///{tmp_path / 'taxifare.db'}"
+    migrate.upgrade(url)
+    return url
+
+
+@pytest.fixture
+def postgres_url():
+    url, drop = fresh_postgres_database(_postgres_server_url())
+    migrate.upgrade(url)
+    yield url
+    drop()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request) -> str:
+    return request.getfixturevalue(f"{request.param}_url")
+
+
+@pytest.fixture
+def settings_env(tmp_path, monkeypatch, database_url):
+    state = tmp_path / "state"
+    monkeypatch.setenv("TAXIFARE_STATE_DIR", str(state))
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("DATA_URI", str(state / "data"))
+    monkeypatch.setenv("MODEL_STORE_URI", str(state / "models"))
+    return load_settings()
+
+
+@pytest.fixture
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def shared_data_dir() -> Path:
+    path = Path(os.environ.get("TAXIFARE_SHARED_DATA") or REPO_ROOT.parent / "shared" / "data")
+    if not path.is_dir():
+        pytest.skip(f"real data not found: expected the shared data folder beside the repo ({path})")
+    return path
+
+
+@pytest.fixture
+def gcs_emulator(free_port, monkeypatch):
+    """A gcp-storage-emulator on a free local port; STORAGE_EMULATOR_HOST points the client at it."""
+    from taxifare.core.testing_gcs import start_gcs_emulator
+
+    stop = start_gcs_emulator(free_port)
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", f"http://127.0.0.1:{free_port}")
+    yield f"http://127.0.0.1:{free_port}"
+    stop()
