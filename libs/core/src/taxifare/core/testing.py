@@ -9,6 +9,7 @@
 """
 
 import os
+import shutil
 import socket
 import uuid
 from pathlib import Path
@@ -31,13 +32,16 @@ def _postgres_server_url() -> str:
     return url
 
 
-def fresh_postgres_database(server_url: str):
-    """Create an empty database beside the one in `server_url`; returns (url, drop callable)."""
+def fresh_postgres_database(server_url: str, template: str | None = None):
+    """Create a database beside the one in `server_url` (a copy of `template` if given).
+
+    Returns (url, drop callable)."""
     name = f"taxifare_test_{uuid.uuid4().hex[:12]}"
     admin = connect_engine(server_url, isolation_level="AUTOCOMMIT")
+    create = f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")
     try:
         with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+            conn.exec_driver_sql(create)
     except sa.exc.OperationalError as e:
         admin.dispose()
         pytest.skip(f"Postgres case skipped: cannot reach TEST_DATABASE_URL ({e.orig})")
@@ -51,17 +55,35 @@ def fresh_postgres_database(server_url: str):
     return url, drop
 
 
-@pytest.fixture
-def sqlite_url(tmp_path) -> str:
-    url = f"sqlite:///{tmp_path / 'taxifare.db'}"
-    migrate.upgrade(url)
-    return url
+# Migrating takes longer than copying: each session migrates one template per backend, and every
+# test gets a copy of it.
+
+
+@pytest.fixture(scope="session")
+def _sqlite_template(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "taxifare.db"
+    migrate.upgrade(f"sqlite:///{path}")
+    return path
 
 
 @pytest.fixture
-def postgres_url():
+def sqlite_url(tmp_path, _sqlite_template) -> str:
+    target = tmp_path / "taxifare.db"
+    shutil.copyfile(_sqlite_template, target)
+    return f"sqlite:///{target}"
+
+
+@pytest.fixture(scope="session")
+def _postgres_template():
     url, drop = fresh_postgres_database(_postgres_server_url())
     migrate.upgrade(url)
+    yield make_url(url).database
+    drop()
+
+
+@pytest.fixture
+def postgres_url(_postgres_template):
+    url, drop = fresh_postgres_database(_postgres_server_url(), template=_postgres_template)
     yield url
     drop()
 

@@ -1,0 +1,47 @@
+"""retraining-checker: retrain only when the live model has become obsolete.
+
+is-retraining-needed -> if "true": trigger-model-training (a taxi-fare-predictor run)
+"""
+
+from kfp import dsl
+
+from pipelines.components import Images, use_database
+
+NAME = "retraining-checker"
+REASON = "retraining-checker: the live model needs retraining (reason in drift_checks)"
+
+
+def make_pipeline(images: Images, kfp_host: str):
+    check_op = images.load("drift-checker")
+    trigger_op = images.load("trigger")
+
+    @dsl.pipeline(name=NAME, description=__doc__.split("\n")[0])
+    def retraining_checker(  # noqa: PLR0917 (each parameter is a pipeline parameter)
+        window_hours: float = 24.0,
+        min_predictions: int = 200,
+        min_actuals: int = 100,
+        cooldown_hours: float = 6.0,
+        training_pipeline: str = "taxi-fare-predictor",
+        backend: str = "kfp",
+        now: str = "",
+    ):
+        check = check_op(
+            window_hours=window_hours,
+            min_predictions=min_predictions,
+            min_actuals=min_actuals,
+            cooldown_hours=cooldown_hours,
+            training_pipeline=training_pipeline,
+            now=now,
+        )
+        with dsl.If(check.outputs["decision"] == "true", name="retraining-needed"):
+            trigger = trigger_op(
+                pipeline=training_pipeline, backend=backend, reason=REASON, triggered_by=NAME
+            )
+            trigger.set_env_variable("KFP_HOST", kfp_host)
+
+        for task in (check, trigger):
+            # Both read the database, whose state changes between runs: never cache.
+            task.set_caching_options(False)
+            use_database(task)
+
+    return retraining_checker

@@ -1,0 +1,1 @@
+"""Starts taxifare pipeline runs and records them in the pipeline-runs table."""
