@@ -3,6 +3,7 @@ import json
 import logging
 
 import pytest
+
 from taxifare.core.config import ConfigError, load_settings, mask_secrets_in, mask_url
 from taxifare.core.logs import setup_logging
 
@@ -18,10 +19,12 @@ def test_defaults_put_everything_under_the_state_dir(tmp_path):
 def test_password_comes_from_a_file_and_joins_a_url_given_without_one(tmp_path):
     secret = tmp_path / "pw"
     secret.write_text("p@ss:word\n")
-    settings = load_settings({
-        "DATABASE_URL": "postgresql://app@db:5432/taxifare",
-        "DATABASE_PASSWORD_FILE": str(secret),
-    })
+    settings = load_settings(
+        {
+            "DATABASE_URL": "postgresql://app@db:5432/taxifare",
+            "DATABASE_PASSWORD_FILE": str(secret),
+        }
+    )
     assert settings.database_url == "postgresql://app:p%40ss%3Aword@db:5432/taxifare"
     assert "p%40ss" not in repr(settings)
 
@@ -59,7 +62,9 @@ def test_logs_are_json_and_never_show_a_password(monkeypatch):
     monkeypatch.setenv("DATABASE_PASSWORD", "hunter2-secret")
     stream = io.StringIO()
     setup_logging("INFO", stream)
-    logging.getLogger("t").info("connecting to postgresql://app:pw123@db/x with hunter2-secret", extra={"n": 3})
+    logging.getLogger("t").info(
+        "connecting to postgresql://app:pw123@db/x with hunter2-secret", extra={"n": 3}
+    )
     entry = json.loads(stream.getvalue())
     assert entry["level"] == "INFO" and entry["n"] == 3
     assert "pw123" not in entry["message"] and "hunter2-secret" not in entry["message"]

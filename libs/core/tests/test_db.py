@@ -1,7 +1,7 @@
+import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-import pytest
 from taxifare.core.clock import utcnow
 from taxifare.core.db import migrate, tables
 from taxifare.core.db.cli import main as db_cli
@@ -42,8 +42,13 @@ def test_the_database_refuses_a_second_live_model(database_url):
     with pytest.raises(IntegrityError), engine.begin() as conn:
         conn.execute(tables.model_versions.insert(), _model("c", "live"))
     with engine.connect() as conn:
-        live = conn.execute(sa.select(tables.model_versions.c.version).where(
-            tables.model_versions.c.status == "live")).scalars().all()
+        live = (
+            conn.execute(
+                sa.select(tables.model_versions.c.version).where(tables.model_versions.c.status == "live")
+            )
+            .scalars()
+            .all()
+        )
     assert live == ["a"]
     engine.dispose()
 

@@ -1,0 +1,71 @@
+import json
+
+import numpy as np
+import pytest
+
+from taxifare.core.stats import bin_shares, population_stability_index, reference_stats
+
+
+def test_moments_and_edges_of_a_uniform_column():
+    values = np.arange(1000, dtype=np.float64)
+    stats = reference_stats({"x": values}, bins=4)["x"]
+    assert stats["count"] == 1000
+    assert stats["mean"] == pytest.approx(values.mean())
+    assert stats["std"] == pytest.approx(values.std())
+    assert (stats["min"], stats["max"]) == (0.0, 999.0)
+    assert stats["edges"] == pytest.approx(list(np.quantile(values, [0, 0.25, 0.5, 0.75, 1])))
+    assert stats["shares"] == pytest.approx([0.25] * 4)
+
+
+def test_non_finite_values_are_left_out():
+    stats = reference_stats({"x": np.array([1.0, np.nan, 3.0, np.inf])})["x"]
+    assert stats["count"] == 2
+    assert stats["mean"] == 2.0
+
+
+def test_empty_and_constant_columns():
+    stats = reference_stats({"empty": np.array([]), "const": np.full(10, 7.0)})
+    assert stats["empty"] == {
+        "count": 0, "mean": None, "std": None, "min": None, "max": None, "edges": [], "shares": []
+    }
+    assert stats["const"]["edges"] == [7.0]
+    assert stats["const"]["shares"] == []
+
+
+def test_discrete_column_has_unique_edges_and_shares_summing_to_one():
+    values = np.array([1] * 80 + [2] * 10 + [5] * 10, dtype=np.float64)
+    stats = reference_stats({"passengers": values}, bins=10)["passengers"]
+    assert stats["edges"] == sorted(set(stats["edges"]))
+    assert len(stats["shares"]) == len(stats["edges"]) - 1
+    assert sum(stats["shares"]) == pytest.approx(1.0)
+
+
+def test_output_is_json_serialisable():
+    stats = reference_stats({"x": np.random.default_rng(0).normal(size=100).astype(np.float32)})
+    assert json.loads(json.dumps(stats)) == stats
+
+
+def test_values_outside_the_reference_range_land_in_the_outer_bins():
+    assert bin_shares(np.array([-100.0, 0.5, 100.0, 100.0]), [0.0, 1.0, 2.0]) == [0.5, 0.5]
+
+
+def test_psi_is_zero_for_the_same_data_and_grows_with_a_shift():
+    rng = np.random.default_rng(1)
+    reference = rng.normal(size=5000)
+    stats = reference_stats({"x": reference})["x"]
+    same = bin_shares(rng.normal(size=5000), stats["edges"])
+    shifted = bin_shares(rng.normal(loc=1.0, size=5000), stats["edges"])
+    psi_same = population_stability_index(stats["shares"], same)
+    psi_shifted = population_stability_index(stats["shares"], shifted)
+    assert psi_same < 0.05
+    assert psi_shifted > 0.25
+
+
+def test_psi_refuses_mismatched_bins():
+    with pytest.raises(ValueError, match="differ in length"):
+        population_stability_index([0.5, 0.5], [1.0])
+
+
+def test_bins_must_be_positive():
+    with pytest.raises(ValueError, match="bins"):
+        reference_stats({"x": np.ones(3)}, bins=0)
