@@ -8,10 +8,10 @@ BIN := $(VENV)/bin
 SERVICES := $(sort $(notdir $(patsubst %/pyproject.toml,%,$(wildcard services/*/pyproject.toml))))
 PACKAGES := libs/core $(addprefix services/,$(SERVICES))
 INSTALLED := $(VENV)/.installed
-TEST_DIRS := libs/core/tests $(wildcard services/*/tests) $(wildcard pipelines/tests) $(wildcard k8s/tests)
+TEST_DIRS := libs/core/tests $(wildcard services/*/tests) $(wildcard demo/tests) pipelines/tests $(wildcard k8s/tests) tests
 PYTEST := $(BIN)/pytest -p no:cacheprovider
 
-.PHONY: help install test test-core lint format demo train compile schedule-local constraints clean
+.PHONY: help install test test-core test-docker lint format constraints clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z%_-]+:.*## / {printf "  make %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -26,6 +26,9 @@ $(INSTALLED): constraints.txt requirements-dev.txt $(addsuffix /pyproject.toml,$
 
 test: install ## run every package's tests (Postgres cases need TEST_DATABASE_URL)
 	$(PYTEST) $(TEST_DIRS)
+
+test-docker: install ## build and run the images for real (installs and starts Docker; slow)
+	TAXIFARE_DOCKER_TESTS=1 $(PYTEST) -m docker $(TEST_DIRS)
 
 test-core: install ## run libs/core's tests alone
 	$(PYTEST) libs/core/tests

@@ -6,6 +6,8 @@
 - `postgres_url`: the same, Postgres only. `sqlite_url`: SQLite only.
 - `settings_env`: TAXIFARE_STATE_DIR, DATABASE_URL, DATA_URI and MODEL_STORE_URI set under tmp_path.
 - `free_port`, `shared_data_dir`, `gcs_emulator`.
+
+Tests marked `docker` are skipped unless TAXIFARE_DOCKER_TESTS=1.
 """
 
 import os
@@ -127,3 +129,14 @@ def gcs_emulator(free_port, monkeypatch):
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", f"http://127.0.0.1:{free_port}")
     yield f"http://127.0.0.1:{free_port}"
     stop()
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked `docker` build and run images, installing and starting Docker: they run only where
+    TAXIFARE_DOCKER_TESTS=1 (CI and `make test-docker` set it)."""
+    if os.environ.get("TAXIFARE_DOCKER_TESTS") == "1":
+        return
+    skip = pytest.mark.skip(reason="docker test: set TAXIFARE_DOCKER_TESTS=1 or run make test-docker")
+    for item in items:
+        if "docker" in item.keywords:
+            item.add_marker(skip)
