@@ -15,15 +15,13 @@ from taxifare.core.db.engine import connect_engine
 from taxifare.core.logs import setup_logging
 from taxifare.trigger import commands as trigger_commands
 from taxifare.trigger.local_runner import (
-    HostExecutor,
     LocalRunner,
     PipelineError,
     RunRecorder,
+    create_executor,
     load_pipeline,
     print_sink,
 )
-
-EXECUTORS = {"host": HostExecutor}
 
 
 def parse_param(text: str) -> tuple[str, str]:
@@ -52,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME=VALUE",
         help="a pipeline parameter (repeatable); values are converted to the declared type",
     )
-    local.add_argument("--executor", choices=sorted(EXECUTORS), default="host", help="how steps run")
+    trigger_commands.add_executor_option(local)
     local.add_argument("--triggered-by", default="cli", help="who started the run (recorded)")
     local.add_argument("--reason", default=None, help="why the run was started (recorded)")
     local.add_argument(
@@ -66,13 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
 def run_local(args: argparse.Namespace) -> int:
     settings = load_settings()
     pipeline = load_pipeline(args.pipeline_yaml)
+    executor = create_executor(args.executor)
     recorder = None
     if not args.no_record:
         migrate.upgrade(settings.database_url)
         recorder = RunRecorder(connect_engine(settings.database_url))
-    runner = LocalRunner(
-        EXECUTORS[args.executor](), settings.runs_dir, sink=print_sink(sys.stderr), recorder=recorder
-    )
+    runner = LocalRunner(executor, settings.runs_dir, sink=print_sink(sys.stderr), recorder=recorder)
     result = runner.run(pipeline, dict(args.param), triggered_by=args.triggered_by, reason=args.reason)
     print(f"run {result.run_name} {result.status}: {result.message} ({result.run_dir})")
     return 0

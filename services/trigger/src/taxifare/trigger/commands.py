@@ -18,7 +18,7 @@ from taxifare.core.db import migrate
 from taxifare.core.db.engine import connect_engine
 from taxifare.trigger import kfp_backend, runs
 from taxifare.trigger.cron import CronError
-from taxifare.trigger.local_runner import print_sink
+from taxifare.trigger.local_runner import EXECUTOR_ENV, EXECUTORS, create_executor, print_sink
 from taxifare.trigger.pipelines import PIPELINE_FILES, UnknownPipeline, compiled_package
 from taxifare.trigger.trigger import TriggerResult, trigger_kfp, trigger_local
 
@@ -32,6 +32,15 @@ class UsageError(ValueError):
 # What these commands raise for bad input or an unreachable KFP: a message, not a traceback.
 ERRORS = (kfp_backend.KfpError, CronError, UnknownPipeline, UsageError)
 PIPELINE_HELP = f"pipeline name ({', '.join(sorted(PIPELINE_FILES))})"
+
+
+def add_executor_option(parser) -> None:
+    parser.add_argument(
+        "--executor",
+        choices=sorted(EXECUTORS),
+        help=f"how local steps run: host (a process here) or docker (each in its image); default: "
+        f"${EXECUTOR_ENV}, else host",
+    )
 
 
 def add_commands(commands, parse_param) -> None:
@@ -109,6 +118,7 @@ def run_command(args: argparse.Namespace) -> int:
             engine,
             args.pipeline,
             parameters,
+            executor=create_executor(args.executor),
             runs_dir=settings.runs_dir,
             reason=args.reason,
             triggered_by=args.triggered_by,
@@ -143,6 +153,7 @@ def schedule_command(args: argparse.Namespace) -> int:
     settings = load_settings()
     engine = _engine(settings.database_url)
     package = args.package or compiled_package(args.pipeline)
+    executor = create_executor(args.executor)
     reason = args.reason if args.reason != "schedule" else f"scheduled every {args.every:g} s"
     start, triggers, in_run = time.monotonic(), 0, False
     try:
@@ -153,6 +164,7 @@ def schedule_command(args: argparse.Namespace) -> int:
                     engine,
                     args.pipeline,
                     dict(args.param),
+                    executor=executor,
                     runs_dir=settings.runs_dir,
                     reason=reason,
                     triggered_by=args.triggered_by,
@@ -209,6 +221,7 @@ def schedule_kfp_command(args: argparse.Namespace) -> int:
 def _add_run_options(parser, parse_param, reason, triggered_by) -> None:
     parser.add_argument("--param", action="append", type=parse_param, default=[], metavar="NAME=VALUE")
     parser.add_argument("--package", type=Path, help="compiled pipeline YAML (default: PIPELINE's)")
+    add_executor_option(parser)
     parser.add_argument("--reason", default=reason, help="why the run is started (recorded)")
     parser.add_argument("--triggered-by", default=triggered_by, metavar="WHO", help="recorded as who")
     parser.add_argument(
@@ -236,6 +249,8 @@ def _check_run_options(args: argparse.Namespace) -> None:
         ]
         if given:
             raise UsageError(f"{', '.join(given)} only apply with --backend kfp")
+    elif args.executor:
+        raise UsageError("--executor only applies with --backend local")
     if args.pipeline_name and args.package:
         raise UsageError("give either --package or --pipeline-name, not both")
     if args.version_name and not args.pipeline_name:

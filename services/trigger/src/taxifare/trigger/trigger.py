@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from taxifare.core import clock
 from taxifare.trigger import kfp_backend, runs
-from taxifare.trigger.local_runner import HostExecutor, LocalRunner, load_pipeline
+from taxifare.trigger.local_runner import Executor, HostExecutor, LocalRunner, load_pipeline
 from taxifare.trigger.local_runner.executors import OutputSink
 from taxifare.trigger.pipelines import compiled_package
 
@@ -42,12 +42,14 @@ def trigger_local(
     sink: OutputSink | None = None,
     now: datetime | None = None,
     stale_after: timedelta = runs.DEFAULT_STALE_AFTER,
+    executor: Executor | None = None,
 ) -> TriggerResult:
-    """Run `pipeline` on this machine to the end, unless a run of it is in flight.
+    """Run `pipeline` on this machine to the end (each step as a process here, unless `executor` says
+    otherwise), unless a run of it is in flight.
 
     Raises the runner's PipelineError (the row is then failed) when the run cannot start or a step fails.
     """
-    executor = HostExecutor()
+    executor = executor or HostExecutor()
     start = runs.start_run(
         engine,
         pipeline,

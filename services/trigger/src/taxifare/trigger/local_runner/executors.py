@@ -1,8 +1,8 @@
 """Running one container step. The runner resolves everything first; an executor only runs it.
 
 `HostExecutor` runs the step's command as a process on this machine (the services' console scripts
-are installed beside this Python). Another executor, such as one that runs the step in its image with
-`docker run`, implements the same `Executor.run`: artifact paths live under the run directory, so
+are installed beside this Python). `DockerExecutor` (`docker_executor`) implements the same
+`Executor.run` with `docker run` in the step's image: artifact paths live under the run directory, so
 mounting that directory at the same path inside a container keeps every resolved argument valid.
 """
 
@@ -84,11 +84,19 @@ class HostExecutor:
             message = f"cannot start {invocation.argv[0]!r}: {e.strerror or e}"
             invocation.log_path.write_text(message + "\n")
             return StepOutcome(exit_code=127, tail=message)
-        return _stream(process, invocation, sink)
+        return stream_output(process, invocation, sink)
 
 
-def _stream(process: subprocess.Popen, invocation: StepInvocation, sink: OutputSink) -> StepOutcome:
-    """Copy the process output line by line to the log file and the sink; stop it if interrupted."""
+def stream_output(
+    process: subprocess.Popen,
+    invocation: StepInvocation,
+    sink: OutputSink,
+    stop: Callable[[], None] | None = None,
+) -> StepOutcome:
+    """Copy the process output line by line to the log file and the sink; stop it if interrupted.
+
+    `stop` first stops what the process runs elsewhere (a container), when terminating it is not enough.
+    """
     tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
     try:
         with invocation.log_path.open("w") as log:
@@ -100,6 +108,8 @@ def _stream(process: subprocess.Popen, invocation: StepInvocation, sink: OutputS
         exit_code = process.wait()
     except BaseException:
         # Interrupted (Ctrl-C, SIGTERM): do not leave the step running behind us.
+        if stop is not None:
+            stop()
         process.terminate()
         try:
             process.wait(timeout=10)
