@@ -26,7 +26,13 @@ def test_non_finite_values_are_left_out():
 def test_empty_and_constant_columns():
     stats = reference_stats({"empty": np.array([]), "const": np.full(10, 7.0)})
     assert stats["empty"] == {
-        "count": 0, "mean": None, "std": None, "min": None, "max": None, "edges": [], "shares": []
+        "count": 0,
+        "mean": None,
+        "std": None,
+        "min": None,
+        "max": None,
+        "edges": [],
+        "shares": [],
     }
     assert stats["const"]["edges"] == [7.0]
     assert stats["const"]["shares"] == []

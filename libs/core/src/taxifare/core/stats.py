@@ -32,7 +32,9 @@ def reference_stats(columns: dict[str, np.ndarray], bins: int = 10) -> dict:
     """Summarise each column (see the module docstring for the format)."""
     if bins < 1:
         raise ValueError(f"bins must be at least 1, got {bins!r}")
-    return {name: _column_stats(np.asarray(values, dtype=np.float64), bins) for name, values in columns.items()}
+    return {
+        name: _column_stats(np.asarray(values, dtype=np.float64), bins) for name, values in columns.items()
+    }
 
 
 def bin_shares(values: np.ndarray, edges: list[float]) -> list[float]:

@@ -1,0 +1,1 @@
+"""taxifare-trainer: trains the fare model and scores stored models (see README.md)."""
