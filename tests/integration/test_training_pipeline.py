@@ -1,7 +1,7 @@
 """The taxi-fare-predictor pipeline, compiled, executed by the local runner with the real services."""
 
-import os
 import subprocess
+import sys
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -17,7 +17,11 @@ TODAY = date(2026, 3, 1)
 FAST = ["train_days=14", "eval_days=3", "epochs=12", "min_rows=300"]
 
 
-def _run(*argv: str, check: bool = True) -> subprocess.CompletedProcess:
+BIN = Path(sys.executable).parent  # the console scripts of the installed services
+
+
+def _run(command: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    argv = [str(BIN / command), *args]
     result = subprocess.run(argv, capture_output=True, text=True, env=os.environ.copy(), timeout=600)
     if check and result.returncode != 0:
         raise AssertionError(f"{' '.join(argv)} exited {result.returncode}:\n{result.stderr[-3000:]}")
@@ -25,20 +29,44 @@ def _run(*argv: str, check: bool = True) -> subprocess.CompletedProcess:
 
 
 def _generate(rows: int, start: date, end: date, *extra: str) -> None:
-    _run("taxifare-data", "generate", "--rows", str(rows), "--start", start.isoformat(),
-         "--end", end.isoformat(), "--seed", str(rows), "--no-progress", *extra)
+    _run(
+        "taxifare-data",
+        "generate",
+        "--rows",
+        str(rows),
+        "--start",
+        start.isoformat(),
+        "--end",
+        end.isoformat(),
+        "--seed",
+        str(rows),
+        "--no-progress",
+        *extra,
+    )
 
 
 def _train(now: date, check: bool = True) -> subprocess.CompletedProcess:
     params = [arg for p in [*FAST, f"now={now.isoformat()}T00:00:00"] for arg in ("--param", p)]
-    return _run("taxifare-trigger", "run", "taxi-fare-predictor", "--backend", "local",
-                "--reason", "test", "--triggered-by", "pytest", *params, check=check)
+    return _run(
+        "taxifare-trigger",
+        "run",
+        "taxi-fare-predictor",
+        "--backend",
+        "local",
+        "--reason",
+        "test",
+        "--triggered-by",
+        "pytest",
+        *params,
+        check=check,
+    )
 
 
 def _versions(engine) -> dict[str, str]:
     with engine.connect() as conn:
-        rows = conn.execute(sa.select(model_versions.c.version, model_versions.c.status)
-                            .order_by(model_versions.c.id)).all()
+        rows = conn.execute(
+            sa.select(model_versions.c.version, model_versions.c.status).order_by(model_versions.c.id)
+        ).all()
     return dict(rows)
 
 
@@ -59,7 +87,9 @@ def test_deploys_v1_keeps_it_when_nothing_changed_and_deploys_v2_after_a_fare_in
 
     # A fare increase lands: ten days of trips priced on the next rate card.
     shift = TODAY + timedelta(days=1)
-    _generate(6000, shift, shift + timedelta(days=9), "--scenario", "concept", "--shift-date", shift.isoformat())
+    _generate(
+        6000, shift, shift + timedelta(days=9), "--scenario", "concept", "--shift-date", shift.isoformat()
+    )
     _train(shift + timedelta(days=10))
     [v2] = _statuses(engine, "live")
     assert v2 != v1
@@ -90,16 +120,38 @@ def test_an_empty_data_window_fails_at_train_and_registers_nothing(settings_env)
 def test_a_candidate_with_a_corrupt_artifact_is_never_promoted(settings_env):
     engine = connect_engine(settings_env.database_url)
     _generate(4000, TODAY - timedelta(days=20), TODAY - timedelta(days=1))
-    trained = _run("taxifare-trainer", "train", "--train-days", "14", "--eval-days", "3", "--epochs", "5",
-                   "--min-rows", "300", "--now", f"{TODAY.isoformat()}T00:00:00",
-                   "--output-model-uri", str(Path(settings_env.state_dir) / "uri"),
-                   "--output-metrics", str(Path(settings_env.state_dir) / "metrics.json"))
+    trained = _run(
+        "taxifare-trainer",
+        "train",
+        "--train-days",
+        "14",
+        "--eval-days",
+        "3",
+        "--epochs",
+        "5",
+        "--min-rows",
+        "300",
+        "--now",
+        f"{TODAY.isoformat()}T00:00:00",
+        "--output-model-uri",
+        str(Path(settings_env.state_dir) / "uri"),
+        "--output-metrics",
+        str(Path(settings_env.state_dir) / "metrics.json"),
+    )
     assert trained.returncode == 0
     model_dir = Path((Path(settings_env.state_dir) / "uri").read_text().strip())
     variables = next(model_dir.rglob("variables.data*"))
     variables.write_bytes(b"corrupted" + variables.read_bytes()[9:])
-    _run("taxifare-metrics-writer", "write", "--metrics", str(Path(settings_env.state_dir) / "metrics.json"),
-         "--pipeline-run-id", "corrupt-test", "--output-version", str(Path(settings_env.state_dir) / "version"))
+    _run(
+        "taxifare-metrics-writer",
+        "write",
+        "--metrics",
+        str(Path(settings_env.state_dir) / "metrics.json"),
+        "--pipeline-run-id",
+        "corrupt-test",
+        "--output-version",
+        str(Path(settings_env.state_dir) / "version"),
+    )
     version = (Path(settings_env.state_dir) / "version").read_text().strip()
 
     refused = _run("taxifare-deployer", "deploy", "--version", version, check=False)
