@@ -1,7 +1,9 @@
 """The taxi-fare-predictor pipeline, compiled, executed by the local runner with the real services."""
 
+import signal
 import subprocess
 import sys
+import time
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -158,4 +160,38 @@ def test_a_candidate_with_a_corrupt_artifact_is_never_promoted(settings_env):
     assert refused.returncode != 0
     assert "Traceback" not in refused.stderr
     assert _statuses(engine, "live") == []
+    engine.dispose()
+
+
+def test_killing_the_pipeline_mid_way_leaves_the_registry_consistent(settings_env):
+    engine = connect_engine(settings_env.database_url)
+    _generate(4000, TODAY - timedelta(days=20), TODAY - timedelta(days=1))
+    params = [arg for p in [*FAST, f"now={TODAY.isoformat()}T00:00:00"] for arg in ("--param", p)]
+    run = subprocess.Popen(
+        [str(BIN / "taxifare-trigger"), "run", "taxi-fare-predictor", "--backend", "local", *params],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    # Stop it while it trains: the step has started once a run is recorded as running and a while passed.
+    for _ in range(600):
+        with engine.connect() as conn:
+            status = conn.execute(sa.select(pipeline_runs.c.status)).scalar()
+        if status == "running":
+            break
+        time.sleep(0.1)
+    time.sleep(3)
+    run.send_signal(signal.SIGTERM)
+    output, _ = run.communicate(timeout=120)
+    assert run.returncode != 0, output
+
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(pipeline_runs.c.status)).scalars().all() == ["failed"]
+    assert _statuses(engine, "live") == []
+    models = Path(settings_env.model_store_uri)
+    half_published = [d for d in models.glob("*") if d.is_dir() and not (d / "_SUCCESS").exists()]
+    assert half_published == []
+
+    _train(TODAY)  # the next run is not blocked by the killed one and deploys
+    assert len(_statuses(engine, "live")) == 1
     engine.dispose()
