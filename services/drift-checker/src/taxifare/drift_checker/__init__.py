@@ -1,0 +1,1 @@
+"""Decides whether the live model has become obsolete and needs retraining, and says why."""

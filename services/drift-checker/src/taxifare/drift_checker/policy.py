@@ -1,0 +1,91 @@
+"""The retraining policy: turns the signals and the state of the system into a decision and a reason.
+
+Pure: the caller reads the state (live model, runs in flight, earlier decisions) from the database.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from taxifare.drift_checker.detectors import Signal
+
+
+@dataclass(frozen=True)
+class Policy:
+    window_hours: float = 24.0  # predictions of the last H hours are checked
+    min_predictions: int = 200  # fewer: no mean-gap or distribution verdict
+    min_actuals: int = 100  # fewer known fares: no performance verdict
+    cooldown_hours: float = 6.0  # no retraining this soon after a deploy
+    stale_run_hours: float = 24.0  # a run "in flight" for longer is presumed dead and no longer blocks
+    # A "true" decision blocks other checkers until the trigger has recorded a run (or this long passed).
+    claim_minutes: float = 60.0
+    training_pipeline: str = "taxi-fare-predictor"
+
+
+@dataclass(frozen=True)
+class InFlightRun:
+    run_id: int
+    status: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class PendingClaim:
+    """An earlier check said "true" and no run of the training pipeline has been recorded since."""
+
+    check_id: int
+    checked_at: datetime
+
+
+@dataclass(frozen=True)
+class Decision:
+    retrain: bool
+    drift_detected: bool
+    reason: str
+
+
+def decide(
+    signals: list[Signal],
+    policy: Policy,
+    *,
+    now: datetime,
+    promoted_at: datetime | None,
+    in_flight: InFlightRun | None,
+    claim: PendingClaim | None,
+) -> Decision:
+    """Retrain when a signal fired and nothing in the policy holds it back; always say why."""
+    fired = [s for s in signals if s.fired]
+    evaluated = [s for s in signals if s.evaluated]
+    if not evaluated:
+        details = "; ".join(s.detail for s in signals)
+        return Decision(False, False, f"no retraining: too few samples ({details})")
+    if not fired:
+        details = "; ".join(s.detail for s in signals)
+        return Decision(False, False, f"no retraining: no drift signal fired ({details})")
+    seen = "; ".join(f"{s.name}: {s.detail}" for s in fired)
+    blocker = _blocker(policy, now, promoted_at, in_flight, claim)
+    if blocker:
+        return Decision(False, True, f"no retraining: {blocker} (drift seen: {seen})")
+    return Decision(True, True, f"retraining needed: {seen}")
+
+
+def _blocker(
+    policy: Policy,
+    now: datetime,
+    promoted_at: datetime | None,
+    in_flight: InFlightRun | None,
+    claim: PendingClaim | None,
+) -> str | None:
+    if in_flight is not None:
+        return (
+            f"a {policy.training_pipeline} run is in flight "
+            f"(run {in_flight.run_id}, {in_flight.status} since {in_flight.created_at:%Y-%m-%d %H:%M})"
+        )
+    if claim is not None:
+        return (
+            f"check {claim.check_id} at {claim.checked_at:%Y-%m-%d %H:%M:%S} already asked for retraining "
+            "and its run is not recorded yet"
+        )
+    if promoted_at is not None and now - promoted_at < timedelta(hours=policy.cooldown_hours):
+        age_hours = (now - promoted_at).total_seconds() / 3600
+        return f"cooldown: the live model was deployed {age_hours:.1f} h ago (< {policy.cooldown_hours:g} h)"
+    return None

@@ -1,0 +1,79 @@
+from datetime import datetime, timedelta
+
+import pytest
+
+from taxifare.core.config import ConfigError
+from taxifare.drift_checker import config
+from taxifare.drift_checker.detectors import Signal
+from taxifare.drift_checker.policy import InFlightRun, PendingClaim, Policy, decide
+
+NOW = datetime(2026, 3, 1, 12, 0)
+FIRED = Signal("performance", True, True, "realised MAE 3.00 ...", {})
+QUIET = Signal("mean_gap", False, True, "gap 0.01", {})
+NOT_EVALUATED = Signal("distribution", False, False, "too few predictions: 10 < 200", {})
+
+
+def test_a_fired_signal_means_retraining():
+    decision = decide(
+        [QUIET, FIRED], Policy(), now=NOW, promoted_at=NOW - timedelta(days=3), in_flight=None, claim=None
+    )
+    assert decision.retrain
+    assert decision.reason.startswith("retraining needed: performance")
+
+
+def test_nothing_evaluated_means_too_few_samples():
+    decision = decide([NOT_EVALUATED], Policy(), now=NOW, promoted_at=None, in_flight=None, claim=None)
+    assert not decision.retrain
+    assert "too few samples" in decision.reason
+
+
+def test_quiet_signals_say_so():
+    decision = decide([QUIET, NOT_EVALUATED], Policy(), now=NOW, promoted_at=None, in_flight=None, claim=None)
+    assert not decision.retrain
+    assert "no drift signal fired" in decision.reason
+
+
+@pytest.mark.parametrize(
+    ("promoted_hours_ago", "retrain"), [(1.0, False), (5.9, False), (6.0, True), (30.0, True)]
+)
+def test_cooldown_after_a_deploy(promoted_hours_ago, retrain):
+    decision = decide(
+        [FIRED], Policy(cooldown_hours=6), now=NOW,
+        promoted_at=NOW - timedelta(hours=promoted_hours_ago), in_flight=None, claim=None,
+    )  # fmt: skip
+    assert decision.retrain is retrain
+    assert decision.drift_detected
+    assert ("cooldown" in decision.reason) is not retrain
+
+
+def test_in_flight_run_and_pending_claim_block():
+    run = InFlightRun(7, "running", NOW - timedelta(minutes=5))
+    blocked = decide([FIRED], Policy(), now=NOW, promoted_at=None, in_flight=run, claim=None)
+    assert not blocked.retrain
+    assert "run 7" in blocked.reason
+    claimed = decide([FIRED], Policy(), now=NOW, promoted_at=None, in_flight=None, claim=PendingClaim(3, NOW))
+    assert not claimed.retrain
+    assert "check 3" in claimed.reason
+
+
+def test_flags_win_over_environment_which_wins_over_defaults():
+    env = {"DRIFT_MIN_PREDICTIONS": "50", "DRIFT_COOLDOWN_HOURS": "2.5", "DRIFT_MEAN_GAP": "0.4"}
+    policy, thresholds = config.build({"min_predictions": 10}, env)
+    assert policy.min_predictions == 10
+    assert policy.cooldown_hours == 2.5
+    assert thresholds.mean_gap == 0.4
+    assert policy.window_hours == Policy().window_hours
+
+
+@pytest.mark.parametrize(
+    ("flags", "env", "message"),
+    [
+        ({}, {"DRIFT_MIN_PREDICTIONS": "many"}, "DRIFT_MIN_PREDICTIONS='many' is not a valid int"),
+        ({"window_hours": 0.0}, {}, "--window-hours"),
+        ({"ks_alpha": 2.0}, {}, "between 0 and 1"),
+        ({"cooldown_hours": -1.0}, {}, "must not be negative"),
+    ],
+)
+def test_bad_settings_are_named(flags, env, message):
+    with pytest.raises(ConfigError, match=message):
+        config.build(flags, env)
