@@ -23,6 +23,7 @@ def make_pipeline(images: Images, kfp_host: str):
         cooldown_hours: float = 6.0,
         training_pipeline: str = "taxi-fare-predictor",
         backend: str = "kfp",
+        training_parameters: str = "{}",
         now: str = "",
     ):
         check = check_op(
@@ -35,7 +36,12 @@ def make_pipeline(images: Images, kfp_host: str):
         )
         with dsl.If(check.outputs["decision"] == "true", name="retraining-needed"):
             trigger = trigger_op(
-                pipeline=training_pipeline, backend=backend, reason=REASON, triggered_by=NAME
+                pipeline=training_pipeline,
+                backend=backend,
+                reason=REASON,
+                triggered_by=NAME,
+                parameters=training_parameters,
+                now=now,
             )
             trigger.set_env_variable("KFP_HOST", kfp_host)
 

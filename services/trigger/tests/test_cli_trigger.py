@@ -139,6 +139,27 @@ def test_a_missing_compiled_file_says_how_to_make_it(sqlite_env, tmp_path, monke
     assert rows(sqlite_env.database_url)[0]["status"] == "failed"
 
 
+def test_parameters_may_come_as_one_json_object_and_param_wins(pipelines_dir, sqlite_env):
+    result = run_cli(
+        "run", "taxi-fare-predictor", "--params-json", '{"seconds": 5}', "--param", "seconds=0",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    (row,) = rows(sqlite_env.database_url)
+    assert row["status"] == "succeeded"
+    assert row["parameters"] == {"seconds": "0"}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"), [("{not json", "is not JSON"), ("[1, 2]", "must be a JSON object")]
+)
+def test_bad_json_parameters_are_refused_before_anything_runs(sqlite_env, text, message):
+    result = run_cli("run", "taxi-fare-predictor", "--params-json", text)
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert rows(sqlite_env.database_url) == []
+
+
 def test_kfp_options_with_the_local_backend_are_refused(sqlite_env):
     result = run_cli("run", "taxi-fare-predictor", "--host", "http://127.0.0.1:1")
     assert result.returncode == 1

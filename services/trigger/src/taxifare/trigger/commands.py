@@ -6,6 +6,7 @@
 """
 
 import argparse
+import json
 import logging
 import sys
 import time
@@ -112,7 +113,7 @@ def run_command(args: argparse.Namespace) -> int:
     engine = _engine(settings.database_url)
     now = clock.parse(args.now) if args.now else None
     stale_after = timedelta(hours=args.stale_after_hours)
-    parameters = dict(args.param)
+    parameters = {**_json_parameters(args.params_json), **dict(args.param)}
     if args.backend == "local":
         result = trigger_local(
             engine,
@@ -220,6 +221,12 @@ def schedule_kfp_command(args: argparse.Namespace) -> int:
 
 def _add_run_options(parser, parse_param, reason, triggered_by) -> None:
     parser.add_argument("--param", action="append", type=parse_param, default=[], metavar="NAME=VALUE")
+    parser.add_argument(
+        "--params-json",
+        default="",
+        metavar="JSON",
+        help="pipeline parameters as one JSON object (what a pipeline step can pass); --param wins",
+    )
     parser.add_argument("--package", type=Path, help="compiled pipeline YAML (default: PIPELINE's)")
     add_executor_option(parser)
     parser.add_argument("--reason", default=reason, help="why the run is started (recorded)")
@@ -238,6 +245,20 @@ def _add_kfp_options(parser, experiment: bool = True) -> None:
     parser.add_argument("--namespace", help="KFP namespace, multi-user deployments (default: $KFP_NAMESPACE)")
     if experiment:
         parser.add_argument("--experiment", default=kfp_backend.DEFAULT_EXPERIMENT, help="KFP experiment")
+
+
+def _json_parameters(text: str) -> dict:
+    if not text.strip():
+        return {}
+    try:
+        parameters = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise UsageError(f"--params-json is not JSON: {e.msg} at position {e.pos}") from None
+    if not isinstance(parameters, dict):
+        raise UsageError(
+            f"--params-json must be a JSON object of name: value, got {type(parameters).__name__}"
+        )
+    return parameters
 
 
 def _check_run_options(args: argparse.Namespace) -> None:
