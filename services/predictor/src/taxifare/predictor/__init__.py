@@ -1,0 +1,1 @@
+"""The taxi-fare predictor: Flask under gunicorn, serving the live model (see README.md)."""

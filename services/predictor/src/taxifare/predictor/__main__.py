@@ -1,0 +1,3 @@
+from taxifare.predictor.cli import main
+
+main()

@@ -1,0 +1,132 @@
+"""Following the registry: load the live version in the background and swap it in at once.
+
+A request reads `holder.current` once and uses that model to the end, so a swap (one attribute
+assignment) never disturbs requests in flight. A version that fails to load is reported and retried
+with backoff while the previous model keeps serving.
+"""
+
+import logging
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from taxifare.core.db import tables
+from taxifare.predictor.model import LoadedModel, ModelLoadError, ModelVersion, load_model
+
+log = logging.getLogger(__name__)
+
+MAX_RETRY_SECONDS = 300.0
+
+
+class ModelHolder:
+    def __init__(self):
+        self.current: LoadedModel | None = None
+        self.loading: str | None = None
+        self.last_error: str | None = None
+
+
+def fetch_live_version(engine: sa.Engine) -> ModelVersion | None:
+    """The registry's live version with its metrics, or None when nothing is live yet."""
+    mv, tm = tables.model_versions, tables.training_metrics
+    with engine.connect() as conn:
+        row = conn.execute(
+            sa.select(mv).where(mv.c.status == "live").order_by(mv.c.promoted_at.desc().nulls_last()).limit(1)
+        ).first()
+        if row is None:
+            return None
+        metrics = dict(
+            conn.execute(sa.select(tm.c.name, tm.c.value).where(tm.c.model_version_id == row.id)).all()
+        )
+    for name in ("eval_rmse", "eval_mae"):
+        if getattr(row, name) is not None:
+            metrics.setdefault(name.removeprefix("eval_"), getattr(row, name))
+    return ModelVersion(row.version, row.model_uri, row.promoted_at, metrics)
+
+
+class RegistryWatcher:
+    def __init__(
+        self,
+        engine: sa.Engine,
+        holder: ModelHolder,
+        cache_dir: Path,
+        poll_seconds: float,
+        on_load=lambda outcome: None,
+    ):
+        self._engine = engine
+        self._holder = holder
+        self._cache_dir = cache_dir
+        self._poll_seconds = poll_seconds
+        self._on_load = on_load
+        self._stop = threading.Event()
+        self._failed: dict[str, tuple[int, float]] = {}  # version -> (failures, retry at)
+        self._said_nothing_live = False
+        self._thread = threading.Thread(target=self._run, name="registry-watcher", daemon=True)
+
+    def start(self) -> "RegistryWatcher":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.poll_once()
+            except Exception:  # the watcher must outlive any surprise; the old model keeps serving
+                log.exception("registry watcher failed; retrying at the next poll")
+            self._stop.wait(self._poll_seconds)
+
+    def poll_once(self, now: datetime | None = None) -> None:
+        try:
+            live = fetch_live_version(self._engine)
+        except sa.exc.SQLAlchemyError as e:
+            log.warning("cannot read the model registry, keeping the current model: %s", e.__class__.__name__)
+            return
+        if live is None:
+            if not self._said_nothing_live:
+                log.warning(
+                    "no live model in the registry yet; /v1/predict answers 503 until one is promoted"
+                )
+                self._said_nothing_live = True
+            return
+        current = self._holder.current
+        if current is not None and current.version == live.version:
+            return
+        failures, retry_at = self._failed.get(live.version, (0, 0.0))
+        if time.monotonic() < retry_at:
+            return
+        self._load(live, failures, now)
+
+    def _load(self, live: ModelVersion, failures: int, now: datetime | None) -> None:
+        self._holder.loading = live.version
+        started = time.monotonic()
+        try:
+            model = load_model(live, self._cache_dir, now=now)
+        except ModelLoadError as e:
+            wait = min(self._poll_seconds * 2 ** (failures + 1), MAX_RETRY_SECONDS)
+            self._failed[live.version] = (failures + 1, time.monotonic() + wait)
+            self._holder.last_error = str(e)
+            kept = self._holder.current.version if self._holder.current else None
+            log.error(
+                "%s; still serving %s, retrying in %.0f s", e, kept, wait, extra={"version": live.version}
+            )
+            self._on_load("failed")
+            return
+        finally:
+            self._holder.loading = None
+        previous = self._holder.current
+        self._holder.current = model
+        self._holder.last_error = None
+        self._failed.pop(live.version, None)
+        log.info(
+            "now serving model %s (was %s), loaded in %.2f s",
+            live.version,
+            previous.version if previous else None,
+            time.monotonic() - started,
+            extra={"version": live.version},
+        )
+        self._on_load("ok")

@@ -1,0 +1,121 @@
+"""Loading a published model and calling its compiled `serve` function."""
+
+import logging
+import shutil
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+
+from taxifare.core import clock, storage
+
+log = logging.getLogger(__name__)
+
+SIGNATURE = "serve"
+
+
+class ModelLoadError(Exception):
+    """A model version cannot be served; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """A row of the registry, as much of it as serving needs."""
+
+    version: str
+    model_uri: str
+    promoted_at: datetime | None = None
+    metrics: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    info: ModelVersion
+    loaded_at: datetime
+    _serve: object  # the SavedModel's concrete `serve` function
+    _keepalive: object  # the loaded SavedModel: its variables must outlive the function
+
+    @property
+    def version(self) -> str:
+        return self.info.version
+
+    def predict(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
+        """Fares for a batch: one call of the compiled graph, no Keras predict loop."""
+        outputs = self._serve(**inputs)
+        (fares,) = outputs.values() if isinstance(outputs, dict) else (outputs,)
+        return np.asarray(fares, dtype=np.float64).reshape(-1)
+
+
+def load_model(info: ModelVersion, cache_dir: Path, now: datetime | None = None) -> LoadedModel:
+    """Check, copy to the local cache and load a published model; ModelLoadError if it cannot serve."""
+    tf = _tensorflow()
+    local = _local_copy(info, cache_dir)
+    try:
+        loaded = tf.saved_model.load(str(local / "saved_model"))
+    except Exception as e:  # TensorFlow raises many kinds; any of them means "cannot serve this"
+        raise ModelLoadError(f"model {info.version!r}: SavedModel does not load: {e}") from None
+    if SIGNATURE not in loaded.signatures:
+        raise ModelLoadError(
+            f"model {info.version!r} has no {SIGNATURE!r} signature (it has {sorted(loaded.signatures)})"
+        )
+    model = LoadedModel(info, clock.resolve(now), loaded.signatures[SIGNATURE], loaded)
+    _smoke_test(model)
+    return model
+
+
+def _tensorflow():
+    import tensorflow as tf  # imported here: the gunicorn master and the CLI never need it
+
+    try:
+        # One thread per op: gunicorn runs a worker per core, and the model is small.
+        tf.config.threading.set_intra_op_parallelism_threads(1)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:
+        pass  # already initialised by an earlier load in this process
+    return tf
+
+
+def _local_copy(info: ModelVersion, cache_dir: Path) -> Path:
+    try:
+        storage.verify_published(info.model_uri)
+    except storage.StorageError as e:
+        raise ModelLoadError(f"model {info.version!r}: {e}") from None
+    if not storage.is_gcs(info.model_uri):
+        return Path(info.model_uri)
+    target = cache_dir / info.version
+    if storage.is_published(target):
+        return target
+    # Download beside the target and rename, so a crash never leaves a half copy that looks complete.
+    staging = cache_dir / f".{info.version}.{uuid.uuid4().hex[:8]}"
+    try:
+        storage.download_dir(info.model_uri, staging)
+        storage.verify_published(staging)
+        shutil.rmtree(target, ignore_errors=True)
+        staging.rename(target)
+    except storage.StorageError as e:
+        raise ModelLoadError(f"model {info.version!r}: download failed: {e}") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def _smoke_test(model: LoadedModel) -> None:
+    """One prediction before the model goes live, so a wrong signature fails here, not on traffic."""
+    inputs = {
+        "pickup_timestamp": np.float64([1.4e9]),
+        "pickup_longitude": np.float32([-73.98]),
+        "pickup_latitude": np.float32([40.75]),
+        "dropoff_longitude": np.float32([-73.96]),
+        "dropoff_latitude": np.float32([40.77]),
+        "passenger_count": np.float32([1]),
+    }
+    try:
+        fares = model.predict(inputs)
+    except Exception as e:
+        raise ModelLoadError(
+            f"model {model.version!r}: its {SIGNATURE!r} signature rejects the inputs: {e}"
+        ) from None
+    if fares.shape != (1,) or not np.isfinite(fares).all():
+        raise ModelLoadError(f"model {model.version!r} returned {fares!r} for one trip, not one finite fare")

@@ -1,0 +1,219 @@
+"""Parsing and checking request bodies, with one message per bad field.
+
+This runs on every request, so it works on plain lists instead of building a DataFrame; the arrays it
+returns are exactly what `taxifare.core.trips.model_inputs` would make of the same trips.
+"""
+
+import json
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+
+EPOCH = datetime(1970, 1, 1)
+# The bounds the trip loaders keep when cleaning data: the model never saw anything outside them.
+LONGITUDE_RANGE = (-78.0, -70.0)
+LATITUDE_RANGE = (37.0, 45.0)
+PASSENGER_RANGE = (1, 6)
+YEAR_RANGE = (2000, 2100)
+REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+MAX_ERRORS_SHOWN = 20
+
+COORDINATE_FIELDS = {
+    "pickup_longitude": LONGITUDE_RANGE,
+    "pickup_latitude": LATITUDE_RANGE,
+    "dropoff_longitude": LONGITUDE_RANGE,
+    "dropoff_latitude": LATITUDE_RANGE,
+}
+REQUIRED_FIELDS = ("pickup_datetime", *COORDINATE_FIELDS, "passenger_count")
+INSTANCE_FIELDS = (*REQUIRED_FIELDS, "request_id")
+TRIP_COLUMNS = (*COORDINATE_FIELDS, "passenger_count")
+
+
+class RequestError(ValueError):
+    """A request body that cannot be served; `details` lists {field, message} for each problem."""
+
+    def __init__(self, message: str, details: list[dict] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.details = details or []
+
+    def to_json(self) -> dict:
+        body = {"error": self.message}
+        if self.details:
+            body["details"] = self.details[:MAX_ERRORS_SHOWN]
+            if len(self.details) > MAX_ERRORS_SHOWN:
+                body["details_omitted"] = len(self.details) - MAX_ERRORS_SHOWN
+        return body
+
+
+@dataclass
+class TripBatch:
+    """Validated instances, column by column."""
+
+    request_ids: list[str]
+    pickup_datetimes: list[datetime]
+    columns: dict[str, list]  # coordinates and passenger_count, as given
+
+    def __len__(self) -> int:
+        return len(self.request_ids)
+
+    def model_inputs(self) -> dict[str, np.ndarray]:
+        seconds = [(t - EPOCH).total_seconds() for t in self.pickup_datetimes]
+        inputs = {"pickup_timestamp": np.asarray(seconds, dtype=np.float64)}
+        for name, values in self.columns.items():
+            inputs[name] = np.asarray(values, dtype=np.float32)
+        return inputs
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not allowed in JSON; send finite numbers")
+
+
+def parse_json(body: bytes):
+    """The decoded body; NaN and Infinity, which Python's json accepts, are refused."""
+    try:
+        return json.loads(body, parse_constant=_reject_constant)
+    except RecursionError:
+        raise RequestError("body is not valid JSON: nested too deeply") from None
+    except ValueError as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise RequestError(f"body is not valid JSON: {e}") from None
+
+
+def parse_predict_request(payload, max_instances: int) -> TripBatch:
+    if not isinstance(payload, dict) or "instances" not in payload:
+        raise RequestError('body must be a JSON object {"instances": [{...trip...}, ...]}')
+    instances = payload["instances"]
+    if not isinstance(instances, list):
+        raise RequestError('"instances" must be a list of trip objects')
+    if not instances:
+        raise RequestError('"instances" is empty: send at least one trip')
+    if len(instances) > max_instances:
+        raise RequestError(
+            f'"instances" has {len(instances)} trips; at most {max_instances} per request, split the batch'
+        )
+    errors: list[dict] = []
+    batch = TripBatch([], [], {name: [] for name in TRIP_COLUMNS})
+    for i, instance in enumerate(instances):
+        _parse_instance(instance, f"instances[{i}]", batch, errors)
+    if errors:
+        raise RequestError("invalid instances", errors)
+    return batch
+
+
+def _parse_instance(instance, where: str, batch: TripBatch, errors: list[dict]) -> None:
+    if not isinstance(instance, dict):
+        errors.append({"field": where, "message": "must be an object of trip fields"})
+        return
+    before = len(errors)
+    for name in instance.keys() - set(INSTANCE_FIELDS):
+        errors.append(
+            {"field": f"{where}.{name}", "message": f"unknown field; allowed: {list(INSTANCE_FIELDS)}"}
+        )
+    for name in REQUIRED_FIELDS:
+        if name not in instance:
+            errors.append({"field": f"{where}.{name}", "message": "is required"})
+    if len(errors) > before:
+        return
+
+    pickup = _parse_datetime(instance["pickup_datetime"], f"{where}.pickup_datetime", errors)
+    values = {}
+    for name, (low, high) in COORDINATE_FIELDS.items():
+        value = instance[name]
+        if not _is_number(value):
+            errors.append({"field": f"{where}.{name}", "message": f"must be a number, got {_kind(value)}"})
+        elif not low <= value <= high:
+            errors.append({"field": f"{where}.{name}", "message": f"{value} is outside [{low}, {high}]"})
+        else:
+            values[name] = value
+    passengers = instance["passenger_count"]
+    low, high = PASSENGER_RANGE
+    if isinstance(passengers, bool) or not isinstance(passengers, int):
+        errors.append(
+            {"field": f"{where}.passenger_count", "message": f"must be an integer, got {_kind(passengers)}"}
+        )
+    elif not low <= passengers <= high:
+        errors.append(
+            {"field": f"{where}.passenger_count", "message": f"{passengers} is outside [{low}, {high}]"}
+        )
+    request_id = instance.get("request_id")
+    if request_id is None:
+        request_id = uuid.uuid4().hex
+    elif not isinstance(request_id, str) or not REQUEST_ID.match(request_id):
+        errors.append(
+            {"field": f"{where}.request_id", "message": "must be 1-64 characters of letters, digits, . _ : -"}
+        )
+    if len(errors) > before:
+        return
+    batch.request_ids.append(request_id)
+    batch.pickup_datetimes.append(pickup)
+    for name, value in values.items():
+        batch.columns[name].append(value)
+    batch.columns["passenger_count"].append(passengers)
+
+
+def _parse_datetime(value, field: str, errors: list[dict]) -> datetime | None:
+    if not isinstance(value, str):
+        errors.append({"field": field, "message": f"must be an ISO 8601 string, got {_kind(value)}"})
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        errors.append({"field": field, "message": f"{value!r} is not an ISO 8601 time (2015-06-30T18:05:00)"})
+        return None
+    if parsed.tzinfo is not None:
+        errors.append(
+            {"field": field, "message": "must be the local NYC time as the meter shows it, no offset"}
+        )
+        return None
+    if not YEAR_RANGE[0] <= parsed.year <= YEAR_RANGE[1]:
+        errors.append({"field": field, "message": f"year {parsed.year} is outside {list(YEAR_RANGE)}"})
+        return None
+    return parsed
+
+
+def _is_number(value) -> bool:
+    # json.loads gives int or float; bool is an int subclass but never a coordinate
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _kind(value) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def parse_actuals_request(payload, max_instances: int) -> list[tuple[str, float]]:
+    """[(request_id, fare_amount)] from {"actuals": [{"request_id": ..., "fare_amount": ...}, ...]}."""
+    if not isinstance(payload, dict) or not isinstance(payload.get("actuals"), list):
+        raise RequestError(
+            'body must be a JSON object {"actuals": [{"request_id": ..., "fare_amount": ...}]}'
+        )
+    actuals = payload["actuals"]
+    if not actuals:
+        raise RequestError('"actuals" is empty: send at least one')
+    if len(actuals) > max_instances:
+        raise RequestError(f'"actuals" has {len(actuals)} items; at most {max_instances} per request')
+    errors, parsed = [], []
+    for i, item in enumerate(actuals):
+        where = f"actuals[{i}]"
+        if not isinstance(item, dict):
+            errors.append({"field": where, "message": "must be an object"})
+            continue
+        request_id, fare = item.get("request_id"), item.get("fare_amount")
+        ok = True
+        if not isinstance(request_id, str) or not REQUEST_ID.match(request_id):
+            errors.append(
+                {"field": f"{where}.request_id", "message": "must be the request_id of a prediction"}
+            )
+            ok = False
+        if not _is_number(fare) or not 0 <= fare <= 10_000:
+            errors.append({"field": f"{where}.fare_amount", "message": "must be a number in [0, 10000]"})
+            ok = False
+        if ok:
+            parsed.append((request_id, float(fare)))
+    if errors:
+        raise RequestError("invalid actuals", errors)
+    return parsed

@@ -1,0 +1,1 @@
+"""Traffic for the predictor: synthetic trips in normal or drifted modes (see README.md)."""

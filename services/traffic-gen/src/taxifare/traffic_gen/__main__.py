@@ -1,0 +1,3 @@
+from taxifare.traffic_gen.cli import main
+
+main()
