@@ -1,0 +1,1 @@
+"""The whole taxifare loop on one machine, and the report of what happened."""
