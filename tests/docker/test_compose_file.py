@@ -51,7 +51,7 @@ def test_the_loop_runs_in_order(services):
 
 def test_drifted_traffic_is_behind_a_profile(services):
     assert services["traffic-drift"]["profiles"] == ["drift"]
-    assert "drift" in services["traffic-drift"]["command"]
+    assert "${DRIFT_MODE:-drift}" in services["traffic-drift"]["command"]
     assert "profiles" not in services["traffic-normal"] and "normal" in services["traffic-normal"]["command"]
 
 
@@ -61,7 +61,7 @@ def test_runners_reach_docker_and_share_named_volumes(compose, services):
     for name in ("scheduler", "bootstrap"):
         service = services[name]
         assert "/var/run/docker.sock:/var/run/docker.sock" in service["volumes"]
-        assert service["environment"]["TAXIFARE_RUNNER"] == "docker"
+        assert service["environment"]["TAXIFARE_EXECUTOR"] == "docker"
         mounted = {v.split(":")[0]: v.split(":")[1] for v in service["volumes"] if not v.startswith("/")}
         for spec in service["environment"]["TAXIFARE_DOCKER_VOLUMES"].split(","):
             volume, path = spec.split(":")

@@ -138,5 +138,5 @@ def pytest_collection_modifyitems(config, items):
         return
     skip = pytest.mark.skip(reason="docker test: set TAXIFARE_DOCKER_TESTS=1 or run make test-docker")
     for item in items:
-        if "docker" in item.keywords:
+        if item.get_closest_marker("docker") is not None:
             item.add_marker(skip)
