@@ -51,7 +51,7 @@ def test_the_loop_runs_in_order(services):
 
 def test_drifted_traffic_is_behind_a_profile(services):
     assert services["traffic-drift"]["profiles"] == ["drift"]
-    assert "${DRIFT_MODE:-drift}" in services["traffic-drift"]["command"]
+    assert "${DRIFT_MODE:-drift+concept}" in services["traffic-drift"]["command"]
     assert "profiles" not in services["traffic-normal"] and "normal" in services["traffic-normal"]["command"]
 
 
