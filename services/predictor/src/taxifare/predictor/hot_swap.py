@@ -13,7 +13,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from taxifare.core.db import tables
+from taxifare.core.db import registry
 from taxifare.predictor.model import LoadedModel, ModelLoadError, ModelVersion, load_model
 
 log = logging.getLogger(__name__)
@@ -30,16 +30,11 @@ class ModelHolder:
 
 def fetch_live_version(engine: sa.Engine) -> ModelVersion | None:
     """The registry's live version with its metrics, or None when nothing is live yet."""
-    mv, tm = tables.model_versions, tables.training_metrics
     with engine.connect() as conn:
-        row = conn.execute(
-            sa.select(mv).where(mv.c.status == "live").order_by(mv.c.promoted_at.desc().nulls_last()).limit(1)
-        ).first()
+        row = registry.live_version(conn)
         if row is None:
             return None
-        metrics = dict(
-            conn.execute(sa.select(tm.c.name, tm.c.value).where(tm.c.model_version_id == row.id)).all()
-        )
+        metrics = registry.training_metrics_of(conn, row.version)
     for name in ("eval_rmse", "eval_mae"):
         if getattr(row, name) is not None:
             metrics.setdefault(name.removeprefix("eval_"), getattr(row, name))
