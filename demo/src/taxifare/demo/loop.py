@@ -16,6 +16,7 @@ from datetime import date, datetime, timedelta
 import sqlalchemy as sa
 
 from taxifare.core import clock
+from taxifare.core.db import registry
 from taxifare.demo import results
 from taxifare.demo.processes import Commands, Predictor, StepFailed
 from taxifare.demo.state import DemoState, StateError
@@ -157,7 +158,7 @@ class Loop:
              "--reason", "the first model", "--triggered-by", TRIGGERED_BY],
         )  # fmt: skip
         with self.engine.connect() as conn:
-            live = results.live_version(conn)
+            live = registry.live_version(conn)
             if live is None:
                 raise LoopFailed(
                     f"the training pipeline ran but deployed no model (see {self.commands.logs_dir})"
@@ -212,7 +213,7 @@ class Loop:
             raise LoopFailed(f"the check on drifted traffic did not ask for retraining: {check.reason}")
         with self.engine.connect() as conn:
             triggered = [r for r in results.runs(conn, TRAINING)[runs_before:] if r.triggered_by == CHECKER]
-            live = results.live_version(conn)
+            live = registry.live_version(conn)
             candidate = results.versions(conn)[-1]
             decision = results.decision_for(conn, candidate.version)
             old = results.status_of(conn, self.result.v1)

@@ -25,10 +25,6 @@ class Realised:
     mae: float | None
 
 
-def live_version(conn: sa.Connection) -> sa.Row | None:
-    return conn.execute(sa.select(model_versions).where(model_versions.c.status == "live")).first()
-
-
 def status_of(conn: sa.Connection, version: str) -> str | None:
     return conn.execute(
         sa.select(model_versions.c.status).where(model_versions.c.version == version)
