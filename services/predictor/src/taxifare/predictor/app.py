@@ -17,6 +17,7 @@ from taxifare.predictor.hot_swap import ModelHolder, RegistryWatcher
 from taxifare.predictor.metrics import Metrics
 from taxifare.predictor.openapi import openapi_spec
 from taxifare.predictor.records import ActualsBatch, ServedBatch, write_actuals, write_predictions
+from taxifare.predictor.shared_calls import SharedModelCalls
 from taxifare.predictor.validation import (
     RequestError,
     parse_actuals_request,
@@ -39,6 +40,7 @@ class Runtime:
         self.config = config
         self.engine = connect_engine(settings.database_url)
         self.holder = ModelHolder()
+        self.model_calls = SharedModelCalls(max_rows=config.max_instances, on_call=metrics.model_calls.inc)
         self.watcher = RegistryWatcher(
             self.engine,
             self.holder,
@@ -113,11 +115,9 @@ def create_app(settings: Settings, config: PredictorConfig, start: bool = True) 
     @app.after_request
     def _count(response: Response) -> Response:
         endpoint = request.url_rule.rule if request.url_rule else "unmatched"
-        status = str(response.status_code)
-        metrics.requests.labels(endpoint, status).inc()
-        metrics.latency.labels(endpoint, status).observe(
-            time.perf_counter() - g.get("started", time.perf_counter())
-        )
+        count, observe = metrics.request_counters(endpoint, response.status_code)
+        count()
+        observe(time.perf_counter() - g.get("started", time.perf_counter()))
         return response
 
     @app.errorhandler(RequestError)
@@ -157,9 +157,9 @@ def create_app(settings: Settings, config: PredictorConfig, start: bool = True) 
                 },
                 503,
             )
-        fares = model.predict(trips.model_inputs())
+        fares = runtime.model_calls.predict(model, trips.model_inputs())
         runtime.predictions.submit(ServedBatch(clock.utcnow(), model.version, trips, fares), len(trips))
-        metrics.predictions.labels(model.version).inc(len(trips))
+        metrics.predicted(model.version, len(trips))
         return _json(
             {
                 "predictions": [round(float(f), 4) for f in fares],

@@ -1,7 +1,8 @@
 """A background writer that turns many small submissions into few large database writes.
 
 Requests only append to an in-memory buffer (a lock held for microseconds), so a slow or stopped
-database never slows serving. The buffer is bounded: what does not fit is dropped, counted and logged.
+database never slows serving. The buffer depth is reported by the writer after each attempt, not by
+every request. The buffer is bounded: what does not fit is dropped, counted and logged.
 Failed writes keep their rows at the front of the buffer and are retried with exponential backoff.
 """
 
@@ -74,10 +75,12 @@ class BatchWriter:
                 self._count_drop(rows)
                 return False
             self._chunks.append((chunk, rows))
+            was_empty = self._rows == 0
             self._rows += rows
-            depth = self._rows
-            self._cond.notify()
-        self._counters.on_depth(depth)
+            # Wake the writer only when it waits for this: the first rows, or a full batch. Waking
+            # it on every request would cost two thread switches per request.
+            if was_empty or self._rows >= self._batch_rows > self._rows - rows:
+                self._cond.notify()
         return True
 
     def close(self, timeout: float) -> int:
@@ -141,6 +144,7 @@ class BatchWriter:
                 self._write([chunk for chunk, _ in batch])
             except Exception as e:  # any driver error: keep the rows and retry
                 self._counters.on_error()
+                self._counters.on_depth(self._rows)
                 if not failing:
                     log.warning("%s write failed, retrying with backoff: %s", self.name, e)
                 failing = True

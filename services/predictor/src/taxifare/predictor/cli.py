@@ -22,7 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", help="address to bind (env HOST, default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port to bind (env PORT, default 8080)")
     parser.add_argument("--workers", type=int, help="worker processes (env WEB_CONCURRENCY, default 2)")
-    parser.add_argument("--threads", type=int, help="threads per worker (env PREDICTOR_THREADS, default 4)")
+    parser.add_argument("--threads", type=int, help="threads per worker (env PREDICTOR_THREADS, default 8)")
     return parser
 
 

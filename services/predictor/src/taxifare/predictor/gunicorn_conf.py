@@ -5,7 +5,7 @@
 | HOST | 127.0.0.1 | address to bind (0.0.0.0 in a container) |
 | PORT | 8080 | port to bind |
 | WEB_CONCURRENCY | 2 | worker processes (each loads the model) |
-| PREDICTOR_THREADS | 4 | threads per worker |
+| PREDICTOR_THREADS | 8 | threads per worker; concurrent requests share model calls, so more threads make fewer, larger calls |
 | PREDICTOR_GRACEFUL_SECONDS | 30 | time a stopping worker gets to finish requests and flush its logs |
 | PROMETHEUS_MULTIPROC_DIR | a new temporary folder | where workers share their metrics |
 """
@@ -18,7 +18,7 @@ from pathlib import Path
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8080')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 worker_class = "gthread"
-threads = int(os.environ.get("PREDICTOR_THREADS", "4"))
+threads = int(os.environ.get("PREDICTOR_THREADS", "8"))
 graceful_timeout = int(os.environ.get("PREDICTOR_GRACEFUL_SECONDS", "30"))
 timeout = 60
 keepalive = 5

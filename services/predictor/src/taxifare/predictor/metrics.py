@@ -40,6 +40,11 @@ class Metrics:
             ["model_version"],
             registry=registry,
         )
+        self.model_calls = Counter(
+            "taxifare_predictor_model_calls",
+            "Model calls; fewer than predict requests when concurrent requests share a call",
+            registry=registry,
+        )
         self.log_queue_rows = Gauge(
             "taxifare_predictor_log_queue_rows",
             "Rows waiting to be written to the database, by table",
@@ -71,6 +76,25 @@ class Metrics:
             ["outcome"],
             registry=registry,
         )
+
+        # Labelled children, looked up once: labels() takes a lock and builds a key on every call.
+        self._request_counters: dict[tuple[str, int], tuple] = {}
+        self._predictions_of: dict[str, object] = {}
+
+    def request_counters(self, endpoint: str, status: int) -> tuple:
+        """(count(), observe(seconds)) of one endpoint and status."""
+        found = self._request_counters.get((endpoint, status))
+        if found is None:
+            labels = (endpoint, str(status))
+            found = (self.requests.labels(*labels).inc, self.latency.labels(*labels).observe)
+            self._request_counters[(endpoint, status)] = found
+        return found
+
+    def predicted(self, version: str, trips: int) -> None:
+        counter = self._predictions_of.get(version)
+        if counter is None:
+            counter = self._predictions_of[version] = self.predictions.labels(version)
+        counter.inc(trips)
 
     def exposition(self) -> bytes:
         if self._registry is not None:
