@@ -13,7 +13,7 @@ from taxifare.core.db import tables
 from taxifare.core.db.engine import connect_engine
 from taxifare.core.trips import drift_features
 from taxifare.predictor.model import ModelVersion, _public_call, _same_fares, load_model
-from taxifare.predictor.records import ServedBatch, write_predictions
+from taxifare.predictor.records import ServedBatch, encode_predictions, write_predictions
 from taxifare.predictor.validation import parse_predict_request
 
 rng = np.random.default_rng(5)
@@ -81,10 +81,12 @@ def test_prediction_rows_hold_the_drift_features_and_survive_odd_versions(databa
     }
     # Tab, backslash and newline are special in COPY's text format; a registry could hold them.
     odd = "v\t2\\x\nnew"
-    write_predictions(
-        connect_engine(database_url),
-        [served("v1", [{**TRIP, "request_id": "r-1"}], [12.5]), served(odd, [night, TRIP], [7.25, 1e-05])],
-    )
+    engine = connect_engine(database_url)
+    batches = [
+        served("v1", [{**TRIP, "request_id": "r-1"}], [12.5]),
+        served(odd, [night, TRIP], [7.25, 1e-05]),
+    ]
+    write_predictions(engine, [encode_predictions(b, engine.dialect.name) for b in batches])
     with connect_engine(database_url).connect() as conn:
         rows = conn.execute(sa.select(tables.predictions).order_by(tables.predictions.c.id)).all()
     assert [r.model_version for r in rows] == ["v1", odd, odd]

@@ -16,7 +16,13 @@ from taxifare.predictor.config import PredictorConfig
 from taxifare.predictor.hot_swap import ModelHolder, RegistryWatcher
 from taxifare.predictor.metrics import Metrics
 from taxifare.predictor.openapi import openapi_spec
-from taxifare.predictor.records import ActualsBatch, ServedBatch, write_actuals, write_predictions
+from taxifare.predictor.records import (
+    ActualsBatch,
+    ServedBatch,
+    encode_predictions,
+    write_actuals,
+    write_predictions,
+)
 from taxifare.predictor.shared_calls import SharedModelCalls
 from taxifare.predictor.validation import (
     RequestError,
@@ -39,6 +45,7 @@ class Runtime:
     def __init__(self, settings: Settings, config: PredictorConfig, metrics: Metrics):
         self.config = config
         self.engine = connect_engine(settings.database_url)
+        self.dialect = self.engine.dialect.name
         self.holder = ModelHolder()
         self.model_calls = SharedModelCalls(max_rows=config.max_instances, on_call=metrics.model_calls.inc)
         self.watcher = RegistryWatcher(
@@ -158,7 +165,8 @@ def create_app(settings: Settings, config: PredictorConfig, start: bool = True) 
                 503,
             )
         fares = runtime.model_calls.predict(model, trips.model_inputs())
-        runtime.predictions.submit(ServedBatch(clock.utcnow(), model.version, trips, fares), len(trips))
+        served = ServedBatch(clock.utcnow(), model.version, trips, fares)
+        runtime.predictions.submit(encode_predictions(served, runtime.dialect), len(trips))
         metrics.predicted(model.version, len(trips))
         return _json(
             {
