@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/serving/run.py [--database-url postgresql://...] [--seconds 10]
 
-Runs, one after the other and under the same gunicorn settings (the predictor's gunicorn config):
+Runs, under the same gunicorn settings (the predictor's gunicorn config), (a) and (b) taking turns:
   (a) a bare Flask app answering a constant,
   (b) the predictor with a model trained here on generated trips, logging into Postgres,
   (c) a naive Flask app: Keras model.predict and one INSERT + commit per request,
