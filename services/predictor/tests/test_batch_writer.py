@@ -99,3 +99,16 @@ def test_close_reports_rows_it_could_not_write():
     writer = make_writer(sink)
     writer.submit([1, 2, 3], 3)
     assert writer.close(timeout=0.2) == 3
+
+
+def test_a_buffer_smaller_than_a_batch_is_written_once_half_full_not_after_the_interval():
+    sink = Sink()
+    writer = make_writer(sink, max_rows=20, batch_rows=1000, flush_seconds=30.0)
+    for i in range(9):
+        writer.submit([i], 1)
+    time.sleep(0.2)
+    assert sink.items == []  # under half: waits for more rows or the interval
+    writer.submit([9], 1)
+    wait_for(lambda: sink.items == list(range(10)), timeout=3)
+    assert writer.dropped == 0
+    writer.close(timeout=1)

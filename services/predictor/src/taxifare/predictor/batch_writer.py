@@ -46,6 +46,9 @@ class BatchWriter:
         self._write = write
         self._max_rows = max_rows
         self._batch_rows = batch_rows
+        # Write as soon as a batch is full, or the buffer half full if it holds less than a batch:
+        # waiting out the flush interval could fill it and drop rows before a write is even tried.
+        self._write_at_rows = max(1, min(batch_rows, max_rows // 2))
         self._flush_seconds = flush_seconds
         self._counters = counters or WriterCounters()
         self._backoff_min, self._backoff_max = backoff
@@ -79,7 +82,7 @@ class BatchWriter:
             self._rows += rows
             # Wake the writer only when it waits for this: the first rows, or a full batch. Waking
             # it on every request would cost two thread switches per request.
-            if was_empty or self._rows >= self._batch_rows > self._rows - rows:
+            if was_empty or self._rows >= self._write_at_rows > self._rows - rows:
                 self._cond.notify()
         return True
 
@@ -120,7 +123,7 @@ class BatchWriter:
             if not self._chunks:
                 return None
             flush_at = time.monotonic() + self._flush_seconds
-            while self._rows < self._batch_rows and not self._closing:
+            while self._rows < self._write_at_rows and not self._closing:
                 left = flush_at - time.monotonic()
                 if left <= 0:
                     break
