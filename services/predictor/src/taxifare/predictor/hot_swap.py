@@ -134,7 +134,7 @@ def settle_garbage_collector() -> None:
 
     A full collection of a worker with TensorFlow loaded takes ~150 ms, during which no request
     runs; frozen objects are not scanned, so collections stay short. Run after each load: unfreezing
-    first lets the collection free the previous model.
+    first lets the collection free the previous model, at the price of that one pause per load.
     """
     gc.unfreeze()
     gc.collect()

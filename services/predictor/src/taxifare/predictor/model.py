@@ -59,7 +59,7 @@ def _public_call(signature) -> Callable:
 def _direct_call(signature) -> Callable | None:
     """The signature's graph called with its arguments already bound, or None where that is unavailable.
 
-    A public signature call spends about 0.4 ms per call binding and checking its keyword arguments,
+    A public signature call spends about 0.3 ms per call binding and checking its keyword arguments,
     as much as running this model's graph. This goes one level down, through TensorFlow internals
     (the version in constraints.txt has them); `load_model` only uses it when it gives exactly the
     public call's fares.
