@@ -13,7 +13,7 @@ from taxifare.core.db import tables
 from taxifare.core.db.engine import connect_engine
 from taxifare.core.trips import drift_features
 from taxifare.predictor.model import ModelVersion, _public_call, _same_fares, load_model
-from taxifare.predictor.records import ServedBatch, encode_predictions, write_predictions
+from taxifare.predictor.records import PredictionLog, ServedBatch
 from taxifare.predictor.validation import parse_predict_request
 
 rng = np.random.default_rng(5)
@@ -86,7 +86,8 @@ def test_prediction_rows_hold_the_drift_features_and_survive_odd_versions(databa
         served("v1", [{**TRIP, "request_id": "r-1"}], [12.5]),
         served(odd, [night, TRIP], [7.25, 1e-05]),
     ]
-    write_predictions(engine, [encode_predictions(b, engine.dialect.name) for b in batches])
+    log = PredictionLog(engine)
+    log.write([log.encode(b) for b in batches])
     with connect_engine(database_url).connect() as conn:
         rows = conn.execute(sa.select(tables.predictions).order_by(tables.predictions.c.id)).all()
     assert [r.model_version for r in rows] == ["v1", odd, odd]

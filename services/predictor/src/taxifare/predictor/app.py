@@ -16,13 +16,7 @@ from taxifare.predictor.config import PredictorConfig
 from taxifare.predictor.hot_swap import ModelHolder, RegistryWatcher
 from taxifare.predictor.metrics import Metrics
 from taxifare.predictor.openapi import openapi_spec
-from taxifare.predictor.records import (
-    ActualsBatch,
-    ServedBatch,
-    encode_predictions,
-    write_actuals,
-    write_predictions,
-)
+from taxifare.predictor.records import ActualsBatch, PredictionLog, ServedBatch, write_actuals
 from taxifare.predictor.shared_calls import SharedModelCalls
 from taxifare.predictor.validation import (
     RequestError,
@@ -45,7 +39,6 @@ class Runtime:
     def __init__(self, settings: Settings, config: PredictorConfig, metrics: Metrics):
         self.config = config
         self.engine = connect_engine(settings.database_url)
-        self.dialect = self.engine.dialect.name
         self.holder = ModelHolder()
         self.model_calls = SharedModelCalls(max_rows=config.max_instances, on_call=metrics.model_calls.inc)
         self.watcher = RegistryWatcher(
@@ -55,8 +48,9 @@ class Runtime:
             config.poll_seconds,
             on_load=lambda outcome: metrics.model_loads.labels(outcome).inc(),
         )
-        self.predictions = self._writer("predictions", write_predictions, metrics)
-        self.actuals = self._writer("actuals", write_actuals, metrics)
+        self.prediction_log = PredictionLog(self.engine)
+        self.predictions = self._writer("predictions", self.prediction_log.write, metrics)
+        self.actuals = self._writer("actuals", lambda chunks: write_actuals(self.engine, chunks), metrics)
         self._closed = False
 
     def _writer(self, table: str, write, metrics: Metrics) -> BatchWriter:
@@ -68,7 +62,7 @@ class Runtime:
         )
         return BatchWriter(
             table,
-            lambda chunks: write(self.engine, chunks),
+            write,
             max_rows=self.config.log_queue_rows,
             batch_rows=self.config.log_batch_rows,
             flush_seconds=self.config.log_flush_ms / 1000,
@@ -166,7 +160,7 @@ def create_app(settings: Settings, config: PredictorConfig, start: bool = True) 
             )
         fares = runtime.model_calls.predict(model, trips.model_inputs())
         served = ServedBatch(clock.utcnow(), model.version, trips, fares)
-        runtime.predictions.submit(encode_predictions(served, runtime.dialect), len(trips))
+        runtime.predictions.submit(runtime.prediction_log.encode(served), len(trips))
         metrics.predicted(model.version, len(trips))
         return _json(
             {

@@ -51,34 +51,42 @@ def prediction_columns(batch: ServedBatch) -> dict[str, list]:
     return {name: values[name] for name in LOGGED_COLUMNS}
 
 
-def encode_predictions(batch: ServedBatch, dialect: str):
-    """One request's rows, ready for `write_predictions`: lines of COPY text for Postgres, dicts
-    otherwise. The request thread does this, so a worker serving many trips also pays for logging
-    them; done by the writer instead, it starved behind the request threads for the GIL and dropped
-    rows."""
-    columns = prediction_columns(batch)
-    if dialect == "postgresql":
-        return _copy_text(columns)
-    names = list(columns)
-    return [dict(zip(names, row, strict=True)) for row in zip(*columns.values(), strict=True)]
+class PredictionLog:
+    """The predictions table, fed in two steps: each request encodes its own rows (`encode`), and the
+    background writer writes many requests' rows at once (`write`). Postgres gets COPY text, other
+    databases dicts for a multi-row insert; the choice is made once, here, for both steps.
 
+    Encoding in the request means a worker serving many trips also pays for logging them; done by
+    the writer instead, it starved behind the request threads for the GIL and dropped rows.
+    """
 
-def write_predictions(engine: sa.Engine, chunks: list) -> None:
-    """Write what `encode_predictions` made of some requests, in one transaction."""
-    with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            # COPY: several times the rows per second of a multi-row INSERT, server and client side.
-            text = "".join(chunks)
-            with conn.connection.driver_connection.cursor() as cursor:
-                # One read of the whole text: psycopg2 takes the GIL for each read, and under load
-                # each take waits for the request threads (up to 5 ms), which capped the writer.
-                cursor.copy_expert(
-                    f"COPY predictions ({', '.join(LOGGED_COLUMNS)}) FROM STDIN",
-                    io.StringIO(text),
-                    size=len(text) + 1,
-                )
-        else:
-            conn.execute(tables.predictions.insert(), [row for chunk in chunks for row in chunk])
+    def __init__(self, engine: sa.Engine):
+        self._engine = engine
+        self._copy = engine.dialect.name == "postgresql"
+
+    def encode(self, batch: ServedBatch) -> str | list[dict]:
+        columns = prediction_columns(batch)
+        if self._copy:
+            return _copy_text(columns)
+        names = list(columns)
+        return [dict(zip(names, row, strict=True)) for row in zip(*columns.values(), strict=True)]
+
+    def write(self, chunks: list) -> None:
+        """Write what `encode` made of some requests, in one transaction."""
+        with self._engine.begin() as conn:
+            if self._copy:
+                # COPY: several times the rows per second of a multi-row INSERT, server and client side.
+                text = "".join(chunks)
+                with conn.connection.driver_connection.cursor() as cursor:
+                    # The whole text in one read, not psycopg2's default 8 KB reads: each read
+                    # takes the GIL, which the request threads keep busy.
+                    cursor.copy_expert(
+                        f"COPY predictions ({', '.join(LOGGED_COLUMNS)}) FROM STDIN",
+                        io.StringIO(text),
+                        size=len(text) + 1,
+                    )
+            else:
+                conn.execute(tables.predictions.insert(), [row for chunk in chunks for row in chunk])
 
 
 def _copy_text(columns: dict[str, list]) -> str:
