@@ -165,12 +165,7 @@ class Loop:
                 )
             decision = results.decision_for(conn, live.version)
         self.result.v1 = live.version
-        self.timeline.step(
-            f"v1 = {live.version} is live: eval RMSE {live.eval_rmse:.2f}, MAE {live.eval_mae:.2f} "
-            f"on {live.eval_rows} trips"
-        )
-        if decision is not None:
-            self.timeline.detail(f"deployer: {decision.reason}")
+        self._announce_live(f"v1 = {live.version} is live", live, decision, "trips")
 
     def start_predictor(self) -> None:
         self.predictor.start()
@@ -229,9 +224,13 @@ class Loop:
             reason = decision.reason if decision is not None else "no deploy decision recorded"
             raise LoopFailed(f"the retrain did not deploy a new model: {candidate.version}: {reason}")
         self.result.v2 = live.version
+        self._announce_live(
+            f"v2 = {live.version} is live (v1 {old})", live, decision, "trips of the new world"
+        )
+
+    def _announce_live(self, headline: str, live, decision, trips: str) -> None:
         self.timeline.step(
-            f"v2 = {live.version} is live (v1 {old}): eval RMSE {live.eval_rmse:.2f}, MAE {live.eval_mae:.2f} "
-            f"on {live.eval_rows} trips of the new world"
+            f"{headline}: eval RMSE {live.eval_rmse:.2f}, MAE {live.eval_mae:.2f} on {live.eval_rows} {trips}"
         )
         if decision is not None:
             self.timeline.detail(f"deployer: {decision.reason}")
