@@ -2,8 +2,9 @@
 
     .venv/bin/python bench/serving/run.py [--database-url postgresql://...] [--seconds 10]
 
-Runs, under the same gunicorn settings (the predictor's gunicorn config), (a) and (b) taking turns:
+Runs, under the same gunicorn settings (the predictor's gunicorn config), (a), (b0) and (b) taking turns:
   (a) a bare Flask app answering a constant,
+  (b0) the predictor with its model call replaced by a constant: what serving costs before the model,
   (b) the predictor with a model trained here on generated trips, logging into Postgres,
   (c) a naive Flask app: Keras model.predict and one INSERT + commit per request,
 and loads each with wrk (installed from Debian's packages when missing). Prints requests/s, p50 and
@@ -183,13 +184,22 @@ def run_wrk(wrk: str, url: str, script: Path, seconds: float, connections: int) 
     }
 
 
-def fresh_database(server_url: str) -> tuple[str, callable]:
+def fresh_database(server_url: str, model_dir: str) -> tuple[str, callable]:
+    """A throwaway database beside `server_url`'s, with `model_dir` registered as the live model."""
     name = f"taxifare_bench_{uuid.uuid4().hex[:8]}"
     admin = connect_engine(server_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
     url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
     migrate.upgrade(url)
+    engine = connect_engine(url)
+    with engine.begin() as conn:
+        conn.execute(
+            tables.model_versions.insert().values(
+                version="bench", created_at=clock.utcnow(), model_uri=model_dir, status="live"
+            )
+        )
+    engine.dispose()
 
     def drop():
         with admin.connect() as conn:
@@ -223,7 +233,7 @@ def main() -> None:
     parser.add_argument("--database-url", default=os.environ.get("TEST_DATABASE_URL") or "postgresql://postgres@127.0.0.1:5432/test",
                         help="a Postgres server; a throwaway database is created beside this one")  # fmt: skip
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each measured wrk run")
-    parser.add_argument("--rounds", type=int, default=3, help="turns (a) and (b) take, alternating")
+    parser.add_argument("--rounds", type=int, default=3, help="turns (a), (b0) and (b) take, alternating")
     parser.add_argument("--connections", type=int, default=16, help="wrk connections")
     parser.add_argument("--model-dir", help="a published model folder (default: train one now)")
     args = parser.parse_args()
@@ -232,14 +242,10 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="taxifare-bench-serving-"))
     print(f"work folder {workdir}", file=sys.stderr)
     model_dir = args.model_dir or train_model(workdir)
-    database_url, drop_database = fresh_database(args.database_url)
+    # (b0) gets a database of its own, so (b)'s rows can be counted after its shutdown.
+    database_url, drop_database = fresh_database(args.database_url, model_dir)
+    constant_url, drop_constant = fresh_database(args.database_url, model_dir)
     engine = connect_engine(database_url)
-    with engine.begin() as conn:
-        conn.execute(
-            tables.model_versions.insert().values(
-                version="bench", created_at=clock.utcnow(), model_uri=model_dir, status="live"
-            )
-        )
     single, hundred = lua_script(workdir, 1), lua_script(workdir, 100)
     results = {}
     try:
@@ -249,19 +255,26 @@ def main() -> None:
             "TAXIFARE_STATE_DIR": str(workdir / "state"),
             "LOG_LEVEL": "WARNING",
         }
+        constant = Server(
+            "constant_model:app", {**env, "DATABASE_URL": constant_url}, workdir, "b0-constant-model"
+        )
         predictor = Server("taxifare.predictor.wsgi:create()", env, workdir, "b-predictor")
         hello.wait("/healthz")
+        constant.wait("/readyz")
         predictor.wait("/readyz")
-        # (a) and (b) take turns, so a change in what else the machine runs hits both alike; each
-        # row is the median of its rounds and b/a the median of the rounds' ratios.
+        # (a), (b0) and (b) take turns, so a change in what else the machine runs hits all alike;
+        # each row is the median of its rounds and each ratio the median of the rounds' ratios.
+        turns = (("a", hello), ("b0", constant), ("b", predictor))
         rounds = [
-            {key: measure(wrk, server, single, args.seconds, args.connections) for key, server in (("a", hello), ("b", predictor))}
+            {key: measure(wrk, server, single, args.seconds, args.connections) for key, server in turns}
             for _ in range(args.rounds)
-        ]  # fmt: skip
+        ]
         hello.stop()
-        for key in ("a", "b"):
+        constant.stop()
+        for key, _ in turns:
             results[key] = median_row([r[key] for r in rounds])
         results["b/a"] = [r["b"]["rps"] / r["a"]["rps"] for r in rounds]
+        results["b0/a"] = [r["b0"]["rps"] / r["a"]["rps"] for r in rounds]
         # Half of (b)'s measured maximum, offered as a rate: each connection waits C/rate seconds on
         # average (wrk's delay()) before every request, so C connections send about `half` req/s
         # (a little less, since each also waits for its responses; both rates are printed).
@@ -292,14 +305,15 @@ def main() -> None:
     finally:
         engine.dispose()
         drop_database()
+        drop_constant()
     report(results, args)
 
 
 def report(r: dict, args) -> None:
     print(f"\nserving benchmark: gunicorn gthread, {WORKERS} workers x {THREADS} threads; wrk 1 thread, {args.connections} "
-          f"connections, {args.seconds:g} s per run, one trip per request; (a) and (b): median of {args.rounds} alternating runs")  # fmt: skip
+          f"connections, {args.seconds:g} s per run, one trip per request; (a), (b0), (b): median of {args.rounds} alternating runs")  # fmt: skip
     print(f"{'':<34}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'non-2xx':>10}")
-    for key, label in (("a", "(a) bare Flask hello"), ("b", "(b) predictor + Postgres logging"),
+    for key, label in (("a", "(a) bare Flask hello"), ("b0", "(b0) (b), model call a constant"), ("b", "(b) predictor + Postgres logging"),
                        ("c", "(c) naive predict + INSERT/commit"), ("b_half", "(b) at half its max rate")):  # fmt: skip
         row = r[key]
         print(
@@ -307,6 +321,8 @@ def report(r: dict, args) -> None:
         )
     rounds = ", ".join(f"{ratio:.2f}" for ratio in r["b/a"])
     print(f"\nb/a = {statistics.median(r['b/a']):.2f}   (target >= 0.5; median of the rounds {rounds})")
+    rounds = ", ".join(f"{ratio:.2f}" for ratio in r["b0/a"])
+    print(f"b0/a = {statistics.median(r['b0/a']):.2f}  (the most b/a can be with any model: rounds {rounds})")
     print(f"b/c = {r['b']['rps'] / r['c']['rps']:.1f}   (target >= 30)")
     print(
         f"(b) offered {r['b_half']['offered_rps']:.0f} req/s (half of max), served {r['b_half']['rps']:.0f}: "
