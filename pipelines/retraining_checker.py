@@ -1,6 +1,7 @@
 """retraining-checker: retrain only when the live model has become obsolete.
 
-is-retraining-needed -> if "true": trigger-model-training (a taxi-fare-predictor run)
+is-retraining-needed -> if "true": trigger-model-training (a taxi-fare-predictor run, recorded with the
+check's reason)
 """
 
 from kfp import dsl
@@ -8,7 +9,6 @@ from kfp import dsl
 from pipelines.components import Images, use_database
 
 NAME = "retraining-checker"
-REASON = "retraining-checker: the live model needs retraining (reason in drift_checks)"
 
 
 def make_pipeline(images: Images, kfp_host: str):
@@ -38,7 +38,7 @@ def make_pipeline(images: Images, kfp_host: str):
             trigger = trigger_op(
                 pipeline=training_pipeline,
                 backend=backend,
-                reason=REASON,
+                reason=check.outputs["reason"],
                 triggered_by=NAME,
                 parameters=training_parameters,
                 now=now,

@@ -67,6 +67,7 @@ def test_the_whole_loop(tmp_path, database_url):
         r for r in runs if r.pipeline == "taxi-fare-predictor" and r.triggered_by == "retraining-checker"
     ]
     assert len(retrains) == 1 and retrains[0].status == "succeeded"
+    assert retrains[0].reason == checks[1].reason  # passed from the check to the trigger step
     assert retrains[0].created_at >= checks[1].checked_at
     # v2 trained on the new data, live; v1 retired.
     assert v2.version != v1.version and v2.status == "live"

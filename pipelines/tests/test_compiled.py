@@ -58,7 +58,15 @@ def test_checker_pipeline_triggers_only_when_needed(compiled):
     assert tasks["condition-1"]["triggerPolicy"]["condition"] == (
         "inputs.parameter_values['pipelinechannel--is-retraining-needed-decision'] == 'true'"
     )
-    assert list(spec["components"]["comp-condition-1"]["dag"]["tasks"]) == ["trigger-model-training"]
+    inner = spec["components"]["comp-condition-1"]["dag"]["tasks"]
+    assert list(inner) == ["trigger-model-training"]
+    # The run is recorded with the check's own reason.
+    assert inner["trigger-model-training"]["inputs"]["parameters"]["reason"] == {
+        "componentInputParameter": "pipelinechannel--is-retraining-needed-reason"
+    }
+    assert tasks["condition-1"]["inputs"]["parameters"]["pipelinechannel--is-retraining-needed-reason"] == {
+        "taskOutputParameter": {"outputParameterKey": "reason", "producerTask": "is-retraining-needed"}
+    }
     env = spec["deploymentSpec"]["executors"]["exec-trigger-model-training"]["container"]["env"]
     assert env == [{"name": "KFP_HOST", "value": compile_module.DEFAULT_KFP_HOST}]
 

@@ -20,6 +20,7 @@ def drifted(settings_env, engine, reference, sim):
 
 def test_writes_true_and_prints_the_reason(drifted, sim, tmp_path, capsys):
     output = tmp_path / "outputs" / "nested" / "needed"
+    reason_output = tmp_path / "outputs" / "reason"
 
     code = main(
         [
@@ -30,6 +31,8 @@ def test_writes_true_and_prints_the_reason(drifted, sim, tmp_path, capsys):
             "2",
             "--output",
             str(output),
+            "--reason-output",
+            str(reason_output),
         ]
     )
 
@@ -40,6 +43,7 @@ def test_writes_true_and_prints_the_reason(drifted, sim, tmp_path, capsys):
     with drifted.connect() as conn:
         row = conn.execute(sa.select(drift_checks)).mappings().one()
     assert (row["decision"], row["window_end"], row["n_predictions"]) == (True, sim.T0 + sim.hours(1), 300)
+    assert reason_output.read_text() == row["reason"] == printed.removeprefix("true: ").strip()
 
 
 @pytest.mark.usefixtures("drifted")

@@ -25,6 +25,11 @@ def build_parser() -> argparse.ArgumentParser:
         "in its help.",
     )
     check.add_argument("--output", required=True, type=Path, help="file that receives 'true' or 'false'")
+    check.add_argument(
+        "--reason-output",
+        type=Path,
+        help="file that receives the decision's reason, for the trigger to record",
+    )
     check.add_argument("--now", help="the time of the check, ISO 8601 (default: the current time, UTC)")
     check.add_argument("--database-url", help="SQLAlchemy URL (default: DATABASE_URL or the embedded SQLite)")
     for option in config.OPTIONS:
@@ -63,8 +68,10 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         engine.dispose()
     answer = "true" if result.decision else "false"
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(answer)
+    for path, text in ((args.output, answer), (args.reason_output, result.reason)):
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
     print(f"{answer}: {result.reason}")
     return 0
 
