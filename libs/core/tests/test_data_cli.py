@@ -127,12 +127,39 @@ def test_replay_reports_drops_by_reason(capsys, tmp_path):
     assert "dropped 2: bad_passenger_count 1, malformed 1" in out
 
 
+def test_replay_a_tlc_file_with_a_zone_table(capsys, tmp_path):
+    pickup = pd.Timestamp("2023-03-01 08:00:00")
+    pd.DataFrame(
+        {
+            "tpep_pickup_datetime": [pickup, pickup],
+            "tpep_dropoff_datetime": [pickup + pd.Timedelta(minutes=9)] * 2,
+            "passenger_count": [1.0, 2.0],
+            "trip_distance": [1.1, 2.0],
+            "PULocationID": [161, 264],  # 264: "unknown" in the TLC's zone list, not in the table
+            "DOLocationID": [237, 161],
+            "fare_amount": [9.3, 12.1],
+            "tolls_amount": [0.0, 0.0],
+        }
+    ).to_parquet(tmp_path / "yellow.parquet")
+    zones = tmp_path / "zones.csv"
+    zones.write_text("LocationID,longitude,latitude\n161,-73.9776,40.758\n237,-73.9656,40.7684\n")
+
+    argv = ["replay", tmp_path / "yellow.parquet", "--zone-centroids", zones, "--into", tmp_path / "d"]
+    code, out, _ = run(capsys, *argv)
+
+    assert code == 0
+    assert "landed 1 trips over 1 days" in out and "dropped 1: zone_without_centroid 1" in out
+    landed = DataStore(tmp_path / "d").read_range(pickup.date(), pickup.date())
+    assert landed[["pickup_longitude", "dropoff_latitude"]].values.tolist() == [[-73.9776, 40.7684]]
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
         (["replay", "missing.csv"], "missing.csv: no such file"),
         (["replay", "EMPTY"], "the file is empty"),
         (["replay", "EMPTY", "--format", "tlc"], "the file is empty"),
+        (["replay", "EMPTY", "--zone-centroids", "nowhere.csv"], "nowhere.csv: no such file"),
     ],
 )
 def test_replay_errors_are_one_clear_line(capsys, tmp_path, argv, message):

@@ -17,6 +17,7 @@ from taxifare.core.trips import (
     load_classic_csv,
     load_tlc,
     load_trips,
+    load_zone_centroids,
     model_inputs,
 )
 
@@ -222,6 +223,73 @@ def test_tlc_header_only_is_refused(tmp_path):
     tlc_frame().iloc[:0].to_csv(path, index=False)
     with pytest.raises(TripDataError, match="header but no trips"):
         load_tlc(path)
+
+
+# --- TLC zones to coordinates -------------------------------------------------------------------
+
+# Points for the zones of tlc_frame() but 43 (made up for the test, inside the cleaning box).
+ZONE_TABLE = """LocationID,longitude,latitude
+161,-73.9776,40.7580
+237,-73.9656,40.7684
+142,-73.9817,40.7735
+132,-73.7867,40.6468
+230,-73.9842,40.7592
+141,-73.9594,40.7667
+"""
+
+
+def test_tlc_zones_become_coordinates_with_a_zone_table(tmp_path):
+    path = tmp_path / "yellow.parquet"
+    tlc_frame().to_parquet(path)
+    (tmp_path / "zones.csv").write_text(ZONE_TABLE)
+    zones = load_zone_centroids(tmp_path / "zones.csv")
+
+    result = load_trips(path, zones=zones)
+
+    # The third trip ends in zone 43, which the table lacks: dropped, and counted under its reason.
+    assert result.total_rows == 4 and result.dropped == {"zone_without_centroid": 1}
+    out = result.frame
+    assert out["pu_location_id"].tolist() == [161, 237, 132]
+    assert out["pickup_longitude"].tolist() == [-73.9776, -73.9656, -73.7867]
+    assert out["pickup_latitude"].tolist() == [40.7580, 40.7684, 40.6468]
+    assert out["dropoff_longitude"].tolist() == [-73.9842, -73.9594, -73.9776]
+    assert out["dropoff_latitude"].tolist() == [40.7592, 40.7667, 40.7580]
+    assert np.isfinite(model_inputs(out)["pickup_longitude"]).all()
+
+
+def test_a_zone_table_is_refused_for_a_classic_file(tmp_path):
+    path = write_lines(tmp_path / "classic.csv", GOOD_CLASSIC)
+    (tmp_path / "zones.csv").write_text(ZONE_TABLE)
+    with pytest.raises(TripDataError, match="applies to TLC files; this classic file has coordinates"):
+        load_trips(path, zones=load_zone_centroids(tmp_path / "zones.csv"))
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("", "the zone table is empty"),
+        ("LocationID,longitude,latitude\n", "header but no zones"),
+        ("zone,lon,lat\n1,-73.9,40.7\n", "missing column.*LocationID, longitude, latitude"),
+        (
+            "LocationID,longitude,latitude\n1,-73.9,40.7\n2.5,-73.9,40.7\n",
+            r"line\(s\) 3: LocationID must be an integer",
+        ),
+        ("LocationID,longitude,latitude\n1,west,40.7\n2,-73.9,\n", r"line\(s\) 2, 3: .*coordinates numbers"),
+        ("LocationID,longitude,latitude\n7,-73.9,40.7\n7,-73.8,40.6\n", r"zone\(s\) 7 listed more than once"),
+        ("LocationID,longitude,latitude\n1,40.7,-73.9\n", r"zone\(s\) 1 lie outside .*swapped"),
+    ],
+)
+def test_bad_zone_tables_say_what_is_wrong(tmp_path, content, message):
+    path = tmp_path / "zones.csv"
+    path.write_text(content)
+    with pytest.raises(TripDataError, match=message) as caught:
+        load_zone_centroids(path)
+    assert str(path) in str(caught.value)
+
+
+def test_a_missing_zone_table_is_named(tmp_path):
+    with pytest.raises(TripDataError, match=r"zones\.csv: no such file"):
+        load_zone_centroids(tmp_path / "zones.csv")
 
 
 # --- model and drift views ---------------------------------------------------------------------

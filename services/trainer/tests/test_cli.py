@@ -1,5 +1,6 @@
 import json
 import math
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -8,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from taxifare.core import storage
+from taxifare.core import data_cli, storage
 from taxifare.core.trips import DataStore
 from taxifare.trainer.cli import main
 
@@ -101,6 +102,45 @@ def test_train_refuses_a_window_with_too_few_rows(tmp_path, store_factory, train
     assert "Traceback" not in err
     assert not (tmp_path / "models").exists()
     assert not (tmp_path / "out").exists()
+
+
+def test_train_refuses_trips_without_coordinates(tmp_path, store_factory, train_argv, capsys):
+    # What TLC files give when landed without a zone table: zones, no coordinates.
+    longitudes = np.where(np.arange(800) % 4 == 0, np.nan, -73.98)
+    store_factory(tmp_path / "data", 800, pickup_longitude=longitudes)
+    assert main(train_argv(tmp_path / "data", tmp_path / "models", tmp_path / "out", epochs=2)) == 1
+    err = capsys.readouterr().err
+    assert re.search(r"\b[1-9]\d* of the \d+ trips in the data window have no coordinates", err)
+    assert "--zone-centroids" in err and "Traceback" not in err
+    assert not (tmp_path / "models").exists()
+
+
+def test_tlc_trips_with_a_zone_table_train(tmp_path, train_argv, capsys):
+    """A TLC file, landed with a zone table as a user would, trains and publishes a model."""
+    rng = np.random.default_rng(3)
+    n = 1500
+    # March and April 2024: the window train_argv trains on.
+    pickup = pd.Timestamp("2024-03-01") + pd.to_timedelta(rng.uniform(0, 61 * 86_400, n), unit="s")
+    zones = {161: (-73.9776, 40.7580), 237: (-73.9656, 40.7684), 132: (-73.7867, 40.6468)}
+    pd.DataFrame(
+        {
+            "tpep_pickup_datetime": pickup,
+            "tpep_dropoff_datetime": pickup + pd.Timedelta(minutes=15),
+            "passenger_count": rng.integers(1, 4, n).astype(float),
+            "trip_distance": rng.uniform(0.5, 15, n),
+            "PULocationID": rng.choice(list(zones), n),
+            "DOLocationID": rng.choice(list(zones), n),
+            "fare_amount": rng.uniform(5, 60, n),
+            "tolls_amount": np.zeros(n),
+        }
+    ).to_parquet(tmp_path / "yellow.parquet")
+    table = "".join(f"{zone},{lon},{lat}\n" for zone, (lon, lat) in zones.items())
+    (tmp_path / "zones.csv").write_text("LocationID,longitude,latitude\n" + table)
+    replay = ["replay", str(tmp_path / "yellow.parquet"), "--zone-centroids", str(tmp_path / "zones.csv")]
+    assert data_cli.main([*replay, "--into", str(tmp_path / "data")]) == 0
+
+    assert main(train_argv(tmp_path / "data", tmp_path / "models", tmp_path / "out", epochs=2)) == 0
+    assert storage.is_published(tmp_path / "models" / "v1")
 
 
 def test_train_refuses_an_empty_store_through_the_console_script(tmp_path, train_argv):

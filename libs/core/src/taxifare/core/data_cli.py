@@ -1,7 +1,7 @@
 """taxifare-data: fill the trip data store with synthetic or real trips, and describe it.
 
 taxifare-data generate --rows 100000 --start 2024-01-01 --end 2024-03-31 --scenario stationary
-taxifare-data replay yellow_tripdata_2023-01.parquet --into gs://bucket/data
+taxifare-data replay yellow_tripdata_2023-01.parquet --zone-centroids zones.csv --into gs://bucket/data
 taxifare-data stats [DATA_URI]
 """
 
@@ -20,7 +20,7 @@ from taxifare.core import synth
 from taxifare.core.config import ConfigError, load_settings
 from taxifare.core.logs import setup_logging
 from taxifare.core.storage import StorageError
-from taxifare.core.trips import DataStore, TripDataError, load_trips
+from taxifare.core.trips import DataStore, TripDataError, load_trips, load_zone_centroids
 
 # Blocks of days generated and landed at once: one part file per day and block, bounded memory.
 MAX_ROWS_PER_BLOCK = 200_000
@@ -73,6 +73,13 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument(
         "--format", choices=("classic", "tlc"), help="file schema (default: told from the content)"
     )
+    replay.add_argument(
+        "--zone-centroids",
+        metavar="CSV",
+        help="TLC files give zones, not coordinates, and the model needs coordinates: a table "
+        "LocationID,longitude,latitude (path or gs://) giving each zone a point; trips in a zone it "
+        "lacks are dropped as zone_without_centroid",
+    )
 
     stats = commands.add_parser("stats", help="describe the data store")
     stats.add_argument("data_uri", nargs="?", metavar="DATA_URI", help="data store (default: $DATA_URI)")
@@ -115,7 +122,8 @@ def _blocks(rows: int, start: date, end: date) -> list[tuple[date, date, int]]:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    result = load_trips(args.file, args.format)
+    zones = load_zone_centroids(args.zone_centroids) if args.zone_centroids else None
+    result = load_trips(args.file, args.format, zones)
     landed = DataStore(args.data_uri).append(result.frame)
     print(f"read {result.total_rows} rows from {args.file}")
     print(f"landed {sum(landed.values())} trips over {len(landed)} days into {args.data_uri}")

@@ -15,6 +15,7 @@ from taxifare.core.trips.schema import (
     model_inputs,
 )
 from taxifare.core.trips.store import DataStore
+from taxifare.core.trips.zones import load_zone_centroids
 
 __all__ = [
     "COLUMNS",
@@ -31,5 +32,6 @@ __all__ = [
     "load_classic_csv",
     "load_tlc",
     "load_trips",
+    "load_zone_centroids",
     "model_inputs",
 ]

@@ -3,7 +3,8 @@
 - classic: the NYC sample used by the taxi-fare course, CSV without header
   (fare_amount,pickup_datetime,pickup_longitude,pickup_latitude,dropoff_longitude,dropoff_latitude,
   passenger_count,key).
-- tlc: the current TLC yellow-trip files (2016 on), CSV with header or Parquet; zones, no coordinates.
+- tlc: the current TLC yellow-trip files (2016 on), CSV with header or Parquet; zones, no coordinates,
+  unless a zone table (`zones.load_zone_centroids`) gives each zone a point.
 """
 
 from __future__ import annotations
@@ -45,23 +46,32 @@ TLC_COLUMNS = TLC_TIMES + TLC_NUMBERS
 PARQUET_MAGIC = b"PAR1"
 
 
-def load_trips(path_or_uri: str | os.PathLike, fmt: str | None = None) -> LoadResult:
-    """Load a file of either schema; `fmt` is "classic" or "tlc", or None to tell from the content."""
-    data = _read(path_or_uri)
+def load_trips(
+    path_or_uri: str | os.PathLike, fmt: str | None = None, zones: pd.DataFrame | None = None
+) -> LoadResult:
+    """Load a file of either schema; `fmt` is "classic" or "tlc", or None to tell from the content.
+
+    `zones` (from `zones.load_zone_centroids`) gives TLC trips the coordinates of their zones.
+    """
+    data = read_source(path_or_uri)
     fmt = fmt or sniff_format(data)
     if fmt == "classic":
+        if zones is not None:
+            raise TripDataError(
+                f"{path_or_uri}: a zone table applies to TLC files; this classic file has coordinates"
+            )
         return _load_classic(data, str(path_or_uri))
     if fmt == "tlc":
-        return _load_tlc(data, str(path_or_uri))
+        return _load_tlc(data, str(path_or_uri), zones)
     raise TripDataError(f"unknown trip file format {fmt!r} (expected 'classic' or 'tlc')")
 
 
 def load_classic_csv(path_or_uri: str | os.PathLike) -> LoadResult:
-    return _load_classic(_read(path_or_uri), str(path_or_uri))
+    return _load_classic(read_source(path_or_uri), str(path_or_uri))
 
 
-def load_tlc(path_or_uri: str | os.PathLike) -> LoadResult:
-    return _load_tlc(_read(path_or_uri), str(path_or_uri))
+def load_tlc(path_or_uri: str | os.PathLike, zones: pd.DataFrame | None = None) -> LoadResult:
+    return _load_tlc(read_source(path_or_uri), str(path_or_uri), zones)
 
 
 def sniff_format(data: bytes) -> str:
@@ -70,7 +80,8 @@ def sniff_format(data: bytes) -> str:
     return "classic"
 
 
-def _read(path_or_uri: str | os.PathLike) -> bytes:
+def read_source(path_or_uri: str | os.PathLike) -> bytes:
+    """The bytes of a local file or gs:// object; TripDataError naming it when it cannot be read."""
     name = str(path_or_uri)
     if storage.is_gcs(name):
         try:
@@ -125,7 +136,7 @@ def _load_classic(data: bytes, name: str) -> LoadResult:
     )
 
 
-def _load_tlc(data: bytes, name: str) -> LoadResult:
+def _load_tlc(data: bytes, name: str, zones: pd.DataFrame | None) -> LoadResult:
     if not data.strip():
         raise TripDataError(f"{name}: the file is empty")
     if data.startswith(PARQUET_MAGIC):
@@ -139,7 +150,7 @@ def _load_tlc(data: bytes, name: str) -> LoadResult:
     frame = pd.DataFrame(
         {
             "pickup_datetime": pickup,
-            **{c: np.nan for c in COORDINATES},  # TLC files give zones only
+            **_zone_coordinates(raw, zones),
             "passenger_count": raw["passenger_count"].to_numpy(dtype=float),
             "trip_distance": raw["trip_distance"].to_numpy(dtype=float),
             "pu_location_id": raw["PULocationID"].to_numpy(dtype=float),
@@ -154,7 +165,21 @@ def _load_tlc(data: bytes, name: str) -> LoadResult:
         "unparseable_time": dropoff.isna().to_numpy(),
         "zero_length_trip": (dropoff <= pickup).to_numpy(),
     }
+    if zones is not None:
+        flagged["zone_without_centroid"] = frame[list(COORDINATES)].isna().any(axis=1).to_numpy()
     return _finish(frame, flagged, total=total, skipped=skipped, name=name)
+
+
+def _zone_coordinates(raw: pd.DataFrame, zones: pd.DataFrame | None) -> dict[str, np.ndarray | float]:
+    """The four coordinates: each zone's point from `zones`, NaN for a zone it lacks; all NaN without it."""
+    if zones is None:
+        return dict.fromkeys(COORDINATES, np.nan)  # TLC files give zones only
+    columns = {}
+    for end, column in (("pickup", "PULocationID"), ("dropoff", "DOLocationID")):
+        found = zones.reindex(raw[column].to_numpy(dtype=float))
+        columns[f"{end}_longitude"] = found["longitude"].to_numpy()
+        columns[f"{end}_latitude"] = found["latitude"].to_numpy()
+    return {c: columns[c] for c in COORDINATES}
 
 
 def _read_tlc_csv(data: bytes, name: str) -> tuple[pd.DataFrame, int, int, np.ndarray]:
