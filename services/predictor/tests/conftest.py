@@ -123,20 +123,24 @@ class PredictorServer:
         )
         self.wait_until("/healthz", 200)
 
-    def wait_until(self, path: str, status: int, timeout: float = 120, all_workers: bool = False) -> None:
-        """Poll until `path` answers `status` (several times in a row with all_workers, as workers differ)."""
+    def wait_until(
+        self, path: str, status: int, timeout: float = 120, all_workers: bool = False, body=lambda _: True
+    ) -> None:
+        """Poll until `path` answers `status` with a JSON body `body` accepts (several times in a row
+        with all_workers, as each request may reach another worker)."""
         deadline, streak = time.monotonic() + timeout, 0
         while time.monotonic() < deadline:
             assert self.process.poll() is None, f"predictor exited: {self.log()}"
             try:
-                ok = requests.get(self.url + path, timeout=30).status_code == status
+                response = requests.get(self.url + path, timeout=30)
+                ok = response.status_code == status and body(response.json())
             except requests.RequestException:
                 ok = False
             streak = streak + 1 if ok else 0
             if streak >= (20 if all_workers else 1):
                 return
             time.sleep(0.05 if ok else 0.2)
-        raise AssertionError(f"{path} never answered {status}; log:\n{self.log()}")
+        raise AssertionError(f"{path} never answered {status} with the expected body; log:\n{self.log()}")
 
     def metric(self, name: str, **labels) -> float:
         """Sum of a metric's samples whose labels include `labels` (0 when absent)."""

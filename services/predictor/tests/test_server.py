@@ -192,13 +192,12 @@ def test_promotion_under_traffic_then_graceful_shutdown_loses_no_rows(
         # A version that cannot load is reported, and the workers keep serving the one they have.
         registry.register_broken("v3", tmp_path)
         registry.promote("v3")
-        # Each request may reach another worker: wait until 20 in a row report the failure.
-        wait_for(
-            lambda: all(
-                "v3" in (requests.get(server.url + "/v1/models", timeout=10).json()["last_error"] or "")
-                for _ in range(20)
-            ),
-            what="load failure reported by every worker",
+        server.wait_until(
+            "/v1/models",
+            200,
+            timeout=30,
+            all_workers=True,
+            body=lambda models: "v3" in (models["last_error"] or ""),
         )
         seen = len(traffic.versions)
         wait_for(lambda: len(traffic.versions) > seen + 20, what="traffic after the failed load")
