@@ -10,7 +10,7 @@ import pandas as pd
 
 from taxifare.core import stats
 from taxifare.core.trips import drift_features, model_inputs
-from taxifare.core.trips.schema import COORDINATES
+from taxifare.core.trips.schema import lacks_coordinates
 from taxifare.trainer.model import as_dataset, build_model, predict
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,7 @@ def train_window(
 
     `progress` is Keras' verbosity: 1 a progress bar, 2 one line an epoch, 0 silent.
     """
-    without_points = int(frame[list(COORDINATES)].isna().any(axis=1).sum())
+    without_points = int(lacks_coordinates(frame).sum())
     if without_points:
         raise TrainingRefused(
             f"{without_points} of the {len(frame)} trips in the data window have no coordinates (TLC files "

@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 
 from taxifare.core import storage
 from taxifare.core.trips.cleaning import clean
-from taxifare.core.trips.schema import COORDINATES, LoadResult, TripDataError, conform
+from taxifare.core.trips.schema import COORDINATES, LoadResult, TripDataError, conform, lacks_coordinates
 
 CLASSIC_COLUMNS = [
     "fare_amount",
@@ -166,7 +166,7 @@ def _load_tlc(data: bytes, name: str, zones: pd.DataFrame | None) -> LoadResult:
         "zero_length_trip": (dropoff <= pickup).to_numpy(),
     }
     if zones is not None:
-        flagged["zone_without_centroid"] = frame[list(COORDINATES)].isna().any(axis=1).to_numpy()
+        flagged["zone_without_centroid"] = lacks_coordinates(frame)
     return _finish(frame, flagged, total=total, skipped=skipped, name=name)
 
 

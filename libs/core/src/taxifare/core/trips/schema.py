@@ -65,6 +65,11 @@ def conform(frame: pd.DataFrame) -> pd.DataFrame:
         raise TripDataError(f"trip frame has a column of the wrong type: {e}") from None
 
 
+def lacks_coordinates(frame: pd.DataFrame) -> np.ndarray:
+    """Rows missing any of the four coordinates (TLC trips landed without a zone table)."""
+    return frame[list(COORDINATES)].isna().any(axis=1).to_numpy()
+
+
 def haversine_km(lon1, lat1, lon2, lat2) -> np.ndarray:
     """Great-circle distance in km between arrays of points given in degrees."""
     lon1, lat1, lon2, lat2 = (np.radians(np.asarray(a, dtype=np.float64)) for a in (lon1, lat1, lon2, lat2))
