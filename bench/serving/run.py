@@ -273,8 +273,8 @@ def main() -> None:
         constant.stop()
         for key, _ in turns:
             results[key] = median_row([r[key] for r in rounds])
-        results["b/a"] = [r["b"]["rps"] / r["a"]["rps"] for r in rounds]
-        results["b0/a"] = [r["b0"]["rps"] / r["a"]["rps"] for r in rounds]
+        for key in ("b", "b0"):
+            results[f"{key}/a"] = [r[key]["rps"] / r["a"]["rps"] for r in rounds]
         # Half of (b)'s measured maximum, offered as a rate: each connection waits C/rate seconds on
         # average (wrk's delay()) before every request, so C connections send about `half` req/s
         # (a little less, since each also waits for its responses; both rates are printed).
@@ -319,10 +319,10 @@ def report(r: dict, args) -> None:
         print(
             f"{label:<34}{row['rps']:>10.0f}{row['p50_ms']:>10.2f}{row['p99_ms']:>10.2f}{row['non_2xx'] + row['socket_errors']:>10}"
         )
-    rounds = ", ".join(f"{ratio:.2f}" for ratio in r["b/a"])
-    print(f"\nb/a = {statistics.median(r['b/a']):.2f}   (target >= 0.5; median of the rounds {rounds})")
-    rounds = ", ".join(f"{ratio:.2f}" for ratio in r["b0/a"])
-    print(f"b0/a = {statistics.median(r['b0/a']):.2f}  (the most b/a can be with any model: rounds {rounds})")
+    print()
+    for ratio, meaning in (("b/a", "target >= 0.5"), ("b0/a", "the most b/a can be with any model")):
+        rounds = ", ".join(f"{value:.2f}" for value in r[ratio])
+        print(f"{ratio} = {statistics.median(r[ratio]):.2f}   ({meaning}; median of the rounds {rounds})")
     print(f"b/c = {r['b']['rps'] / r['c']['rps']:.1f}   (target >= 30)")
     print(
         f"(b) offered {r['b_half']['offered_rps']:.0f} req/s (half of max), served {r['b_half']['rps']:.0f}: "
