@@ -40,16 +40,17 @@ def make_pipeline(images: Images):
         evaluate_live = evaluate_op(eval_data=train.outputs["eval_data"], model_uri="live")
         evaluate_live.set_display_name("evaluate live model")
         write_metrics = write_metrics_op(
-            metrics=train.outputs["metrics"], pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER
+            metrics=train.outputs["metrics"], pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER, now=now
         ).after(evaluate_live)
         check = check_deploy_op(
             candidate_metrics=train.outputs["metrics"],
             live_metrics=evaluate_live.outputs["metrics"],
             margin=margin,
             baseline_margin=baseline_margin,
+            now=now,
         ).after(write_metrics)
         with dsl.If(check.outputs["decision"] == "true", name="candidate-is-better"):
-            deploy = deploy_op(version=write_metrics.outputs["version"])
+            deploy = deploy_op(version=write_metrics.outputs["version"], now=now)
 
         # Every step reads the newest data or the registry: a cache hit would silently skip real work.
         for task in (train, evaluate_live, write_metrics, check, deploy):

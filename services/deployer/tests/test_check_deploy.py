@@ -1,4 +1,5 @@
 import math
+from datetime import datetime
 
 import pytest
 import sqlalchemy as sa
@@ -182,3 +183,11 @@ def test_a_bad_margin_is_a_usage_error(models, capsys, margin):
         check(models, metrics, models.live_metrics(None), "--margin", margin)
     assert exit_info.value.code == 2
     assert "--margin" in capsys.readouterr().err
+
+
+def test_the_decision_is_recorded_at_the_time_given_with_now(models, engine):
+    metrics = models.candidate("v1", rmse=baseline_of(models, 14.0) * 0.5)
+    code, answer = check(models, metrics, models.live_metrics(None), "--now", "2023-03-01T06:00:00+00:00")
+    assert (code, answer) == (0, "true")
+    [row] = decisions(engine)
+    assert row.decided_at == datetime(2023, 3, 1, 6)

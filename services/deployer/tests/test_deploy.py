@@ -2,11 +2,13 @@ import os
 import shutil
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
+from taxifare.core import clock
 from taxifare.core.db.tables import model_versions
 from taxifare.deployer.cli import main
 
@@ -151,3 +153,33 @@ def test_the_console_script_fails_without_a_traceback(settings_env):
     assert result.returncode == 1
     assert "no model version 'missing'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_deploy_and_rollback_record_the_time_given_with_now(models, engine):
+    models.candidate("v1", rmse=4.0)
+    models.candidate("v2", rmse=3.0)
+    assert main(["deploy", "--version", "v1", "--now", "2023-03-01T06:00:00"]) == 0
+    assert main(["deploy", "--version", "v2", "--now", "2023-03-08T06:00:00"]) == 0
+    assert main(["rollback", "--now", "2023-03-09T00:00:00"]) == 0
+    with engine.connect() as conn:
+        rows = {r.version: r for r in conn.execute(sa.select(model_versions))}
+    assert rows["v1"].status == "live" and rows["v1"].promoted_at == datetime(2023, 3, 9)
+    assert rows["v2"].status == "rejected" and rows["v2"].retired_at == datetime(2023, 3, 9)
+
+
+def test_an_empty_now_means_the_current_time(models, engine):
+    models.candidate("v1", rmse=4.0)
+    before = clock.utcnow()
+    assert main(["deploy", "--version", "v1", "--now", ""]) == 0
+    with engine.connect() as conn:
+        promoted = conn.execute(sa.select(model_versions.c.promoted_at)).scalar_one()
+    assert before <= promoted <= clock.utcnow()
+
+
+def test_a_bad_now_is_a_usage_error_and_changes_nothing(models, engine, capsys):
+    models.candidate("v1", rmse=4.0)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["deploy", "--version", "v1", "--now", "yesterday"])
+    assert exit_info.value.code == 2
+    assert "--now: not an ISO 8601 time: 'yesterday'" in capsys.readouterr().err
+    assert statuses(engine) == {"v1": "candidate"}

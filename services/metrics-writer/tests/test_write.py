@@ -1,7 +1,7 @@
 import json
 import subprocess
 import sys
-from datetime import date
+from datetime import date, datetime
 
 import pytest
 import sqlalchemy as sa
@@ -195,3 +195,19 @@ def test_the_console_script_fails_without_a_traceback(settings_env, metrics_path
     assert result.returncode == 1
     assert "is not valid JSON" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_the_candidate_is_registered_at_the_time_given_with_now(db, metrics_path):
+    path = metrics_path(trainer_metrics())
+    args = ["write", "--metrics", str(path), "--pipeline-run-id", "r1", "--now", "2023-03-01T06:00:00"]
+    assert main(args) == 0
+    with db.connect() as conn:
+        assert conn.execute(sa.select(model_versions.c.created_at)).scalar_one() == datetime(2023, 3, 1, 6)
+
+
+def test_a_bad_now_is_a_usage_error(settings_env, metrics_path, capsys):
+    path = metrics_path(trainer_metrics())
+    with pytest.raises(SystemExit) as exit_info:
+        main(["write", "--metrics", str(path), "--pipeline-run-id", "r", "--now", "x"])
+    assert exit_info.value.code == 2
+    assert "--now: not an ISO 8601 time: 'x'" in capsys.readouterr().err

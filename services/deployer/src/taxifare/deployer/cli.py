@@ -1,9 +1,9 @@
 """`taxifare-deployer`: the check-deploy and deploy pipeline steps, and rollback.
 
     taxifare-deployer check-deploy --candidate-metrics PATH --live-metrics PATH --margin 0.02
-                                   [--baseline-margin 0.1] --output PATH
-    taxifare-deployer deploy --version V
-    taxifare-deployer rollback
+                                   [--baseline-margin 0.1] --output PATH [--now ISO]
+    taxifare-deployer deploy --version V [--now ISO]
+    taxifare-deployer rollback [--now ISO]
 
 The registry is the database at DATABASE_URL.
 """
@@ -15,6 +15,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from taxifare.core import clock
 from taxifare.core.config import ConfigError, load_settings, mask_url
 from taxifare.core.db import registry
 from taxifare.core.db.engine import connect_engine
@@ -63,23 +64,32 @@ def build_parser() -> argparse.ArgumentParser:
     deploy = commands.add_parser("deploy", help="make a version live (the live one is retired)")
     deploy.add_argument("--version", required=True, help="the model version to promote")
 
-    commands.add_parser("rollback", help="make the previous live version live again")
+    rollback = commands.add_parser("rollback", help="make the previous live version live again")
+    for command in (check, deploy, rollback):
+        command.add_argument(
+            "--now", default="", help="the time to record, ISO 8601 (default or empty: the current time)"
+        )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        now = clock.parse(args.now) if args.now.strip() else None
+    except ValueError as e:
+        parser.error(f"--now: {e}")
     engine = None
     try:
         settings = load_settings()
         setup_logging(settings.log_level)
         engine = connect_engine(settings.database_url)
         if args.command == "check-deploy":
-            return check_deploy(engine, args)
+            return check_deploy(engine, args, now)
         if args.command == "deploy":
-            print(promotion.deploy(engine, args.version.strip()))
+            print(promotion.deploy(engine, args.version.strip(), now))
         else:
-            print(promotion.rollback(engine))
+            print(promotion.rollback(engine, now))
         return 0
     except (ConfigError, InputError, promotion.DeployError, registry.RegistryError) as e:
         print(f"taxifare-deployer {args.command}: error: {e}", file=sys.stderr)
@@ -96,11 +106,11 @@ def main(argv: list[str] | None = None) -> int:
             engine.dispose()
 
 
-def check_deploy(engine: sa.Engine, args: argparse.Namespace) -> int:
+def check_deploy(engine: sa.Engine, args: argparse.Namespace, now) -> int:
     candidate = read_candidate(args.candidate_metrics)
     live = read_live(args.live_metrics)
     outcome = gate.check_deploy(
-        engine, candidate, live, margin=args.margin, baseline_margin=args.baseline_margin
+        engine, candidate, live, margin=args.margin, baseline_margin=args.baseline_margin, now=now
     )
     answer = "true" if outcome.decision.deploy else "false"
     args.output.parent.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,6 @@
 """`taxifare-metrics-writer write`: the write-metrics pipeline step.
 
-    taxifare-metrics-writer write --metrics PATH --pipeline-run-id ID [--output-version PATH]
+    taxifare-metrics-writer write --metrics PATH --pipeline-run-id ID [--output-version PATH] [--now ISO]
 
 Registers the trained model as a candidate version with its metrics (DATABASE_URL), and writes the
 version to --output-version for the next step. A retried step with the same run id adds nothing.
@@ -13,6 +13,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from taxifare.core import clock
 from taxifare.core.config import ConfigError, load_settings, mask_url
 from taxifare.core.db import registry
 from taxifare.core.db.engine import connect_engine
@@ -29,6 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
     write.add_argument("--metrics", required=True, type=Path, help="metrics JSON written by `trainer train`")
     write.add_argument("--pipeline-run-id", required=True, help="the pipeline run; retries reuse its row")
     write.add_argument("--output-version", type=Path, help="file to write the registered version to")
+    write.add_argument(
+        "--now", default="", help="the registration time, ISO 8601 (default or empty: the current time)"
+    )
     return parser
 
 
@@ -38,15 +42,19 @@ def main(argv: list[str] | None = None) -> int:
     if not args.pipeline_run_id.strip():
         parser.error("--pipeline-run-id must not be empty")
     try:
+        now = clock.parse(args.now) if args.now.strip() else None
+    except ValueError as e:
+        parser.error(f"--now: {e}")
+    try:
         settings = load_settings()
         setup_logging(settings.log_level)
-        return write(args, settings.database_url)
+        return write(args, settings.database_url, now)
     except (ConfigError, MetricsFileError, registry.RegistryError) as e:
         print(f"taxifare-metrics-writer: error: {e}", file=sys.stderr)
         return 1
 
 
-def write(args: argparse.Namespace, database_url: str) -> int:
+def write(args: argparse.Namespace, database_url: str, now=None) -> int:
     run = training_run(read_metrics_file(args.metrics), source=f"metrics file {str(args.metrics)!r}")
     engine = connect_engine(database_url)
     try:
@@ -67,6 +75,7 @@ def write(args: argparse.Namespace, database_url: str) -> int:
                 eval_mae=run.mae,
                 reference_stats=run.reference_stats,
                 metrics=run.metrics,
+                now=now,
             )
     except sa.exc.DBAPIError as e:
         print(
