@@ -191,6 +191,19 @@ def test_concept_shift_changes_prices_not_trips():
     assert per_mile(after) > 1.15 * per_mile(before)
 
 
+def test_a_base_card_prices_the_trips_before_the_shift():
+    """A stream whose card changed earlier: before the next change, trips are priced by that card."""
+    shift = date(2025, 3, 1)
+    scenario = synth.Scenario("next", shift, base_card=synth.CARD_NEXT, new_card=synth.CARD_2022)
+    frame = synth.generate(20_000, date(2025, 2, 1), date(2025, 3, 31), scenario, seed=1)
+    official = synth.generate(20_000, date(2025, 2, 1), date(2025, 3, 31), seed=1)
+    before, after = _before_after(frame, shift)
+    official_before, official_after = _before_after(official, shift)
+    assert before["fare_amount"].mean() > 1.15 * official_before["fare_amount"].mean()
+    # From the shift on, the official card again: the same trips cost what they cost without a base card.
+    assert after["fare_amount"].tolist() == official_after["fare_amount"].tolist()
+
+
 def test_gradual_shift_grows_day_by_day():
     shift = date(2025, 3, 1)
     scenario = synth.make_scenario("gradual", shift, ramp_days=28)

@@ -255,6 +255,7 @@ class Scenario:
     """Trips follow `base` before `shift_date` and `after` from it on (phased in over `ramp_days`).
 
     A concept shift sets `new_card`: shifted trips are priced by it instead of the official card.
+    `base_card` prices the other trips instead of the official card (a stream whose card changed before).
     """
 
     name: str = "stationary"
@@ -263,6 +264,7 @@ class Scenario:
     base: Regime = field(default_factory=Regime)
     after: Regime = field(default_factory=Regime)
     new_card: RateCard | None = None
+    base_card: RateCard | None = None
 
     def shifted_share(self, days: np.ndarray) -> np.ndarray:
         """Per trip day, the probability that a trip follows the shifted regime and card."""
@@ -339,7 +341,9 @@ def generate(n: int, start: date, end: date, scenario: Scenario | None = None, s
     metered_miles, slow_minutes, road_miles = _traffic(rng, straight_miles, hour, kind)
 
     card_index = np.searchsorted(np.array(CARD_CHANGES, dtype="datetime64[D]"), day, side="right")
-    cards = (*HISTORY, scenario.new_card or CARD_NEXT)
+    cards = (*HISTORY, scenario.new_card or CARD_NEXT, scenario.base_card or CARD_NEXT)
+    if scenario.base_card is not None:
+        card_index[~shifted] = len(HISTORY) + 1
     if scenario.new_card is not None:
         card_index[shifted] = len(HISTORY)
     tolls = _tolls(rng, kind, congestion, card_index, cards)

@@ -39,7 +39,8 @@ def add_executor_option(parser) -> None:
     parser.add_argument(
         "--executor",
         choices=sorted(EXECUTORS),
-        help=f"how local steps run: host (a process here) or docker (each in its image); default: "
+        help=f"how local steps run: host (a process here), docker (each in its image) or in-process "
+        "(each step's console script called in this process: one import of TensorFlow per run); default: "
         f"${EXECUTOR_ENV}, else host",
     )
 

@@ -5,7 +5,8 @@
 - `conditions`: `dsl.If` conditions (the CEL subset the compiler emits)
 - `placeholders`: a step's command and args with values and local paths filled in
 - `executors`: how a resolved step runs (`HostExecutor`: a process on this machine;
-  `docker_executor.DockerExecutor`: `docker run` in the step's image)
+  `docker_executor.DockerExecutor`: `docker run` in the step's image; `in_process.InProcessExecutor`:
+  the step's console script called inside this process)
 - `runner`: `LocalRunner`, wiring it all together; `records`: the pipeline_runs table
 """
 
@@ -21,6 +22,7 @@ from taxifare.trigger.local_runner.errors import (
     UnsupportedFeature,
 )
 from taxifare.trigger.local_runner.executors import Executor, HostExecutor, StepInvocation, StepOutcome
+from taxifare.trigger.local_runner.in_process import InProcessExecutor
 from taxifare.trigger.local_runner.ir import Pipeline, load_pipeline
 from taxifare.trigger.local_runner.records import RunRecorder
 from taxifare.trigger.local_runner.runner import LocalRunner, RunResult, print_sink
@@ -29,6 +31,7 @@ from taxifare.trigger.local_runner.runner import LocalRunner, RunResult, print_s
 EXECUTORS: dict[str, Callable[[Mapping[str, str]], Executor]] = {
     "host": lambda env: HostExecutor(),
     "docker": DockerExecutor.from_env,
+    "in-process": lambda env: InProcessExecutor(),
 }
 EXECUTOR_ENV = "TAXIFARE_EXECUTOR"
 
@@ -52,6 +55,7 @@ __all__ = [
     "DockerSettings",
     "Executor",
     "HostExecutor",
+    "InProcessExecutor",
     "InvalidPipeline",
     "LocalRunner",
     "ParameterError",
