@@ -17,6 +17,7 @@ def make_pipeline(images: Images, kfp_host: str):
 
     @dsl.pipeline(name=NAME, description=__doc__.split("\n")[0])
     def retraining_checker(  # noqa: PLR0917 (each parameter is a pipeline parameter)
+        rule: str = "signals",
         window_hours: float = 24.0,
         min_predictions: int = 200,
         min_actuals: int = 100,
@@ -27,6 +28,7 @@ def make_pipeline(images: Images, kfp_host: str):
         now: str = "",
     ):
         check = check_op(
+            rule=rule,
             window_hours=window_hours,
             min_predictions=min_predictions,
             min_actuals=min_actuals,

@@ -21,6 +21,16 @@ def test_a_fired_signal_means_retraining():
     assert decision.reason.startswith("retraining needed: performance")
 
 
+def test_the_seed_rule_listens_to_the_mean_gap_alone():
+    seed = Policy(rule="seed")
+    settled = dict(now=NOW, promoted_at=NOW - timedelta(days=3), in_flight=None, claim=None)
+    assert not decide([QUIET, FIRED], seed, **settled).retrain
+    gap = Signal("mean_gap", True, True, "gap 0.45 label std > 0.3", {})
+    decision = decide([gap, FIRED], seed, **settled)
+    assert decision.retrain
+    assert decision.reason == "retraining needed: mean_gap: gap 0.45 label std > 0.3"
+
+
 def test_nothing_evaluated_means_too_few_samples():
     decision = decide([NOT_EVALUATED], Policy(), now=NOW, promoted_at=None, in_flight=None, claim=None)
     assert not decision.retrain
@@ -72,6 +82,7 @@ def test_flags_win_over_environment_which_wins_over_defaults():
         ({"window_hours": 0.0}, {}, "--window-hours"),
         ({"ks_alpha": 2.0}, {}, "between 0 and 1"),
         ({"cooldown_hours": -1.0}, {}, "must not be negative"),
+        ({}, {"DRIFT_RULE": "vibes"}, "--rule / DRIFT_RULE: 'vibes' is not one of signals, seed"),
     ],
 )
 def test_bad_settings_are_named(flags, env, message):

@@ -6,7 +6,7 @@ from dataclasses import dataclass, fields
 
 from taxifare.core.config import ConfigError
 from taxifare.drift_checker.detectors import Thresholds
-from taxifare.drift_checker.policy import Policy
+from taxifare.drift_checker.policy import RULES, Policy
 
 
 @dataclass(frozen=True)
@@ -18,6 +18,8 @@ class Option:
 
 
 OPTIONS = (
+    Option("rule", "--rule", "DRIFT_RULE",
+           "which signals may ask for retraining: signals (any of the three) or seed (the mean gap alone)"),
     Option("window_hours", "--window-hours", "DRIFT_WINDOW_HOURS",
            "check the predictions of the last H hours"),
     Option("min_predictions", "--min-predictions", "DRIFT_MIN_PREDICTIONS",
@@ -82,6 +84,8 @@ def _validate(option: Option, value) -> None:
     if isinstance(value, str):
         if not value.strip():
             raise ConfigError(f"{option.flag} / {option.env} must not be empty")
+        if option.field == "rule" and value not in RULES:
+            raise ConfigError(f"{option.flag} / {option.env}: {value!r} is not one of {', '.join(RULES)}")
         return
     if value < 0:
         raise ConfigError(f"{option.flag} / {option.env} must not be negative, got {value!r}")

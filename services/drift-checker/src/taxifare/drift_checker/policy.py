@@ -8,9 +8,13 @@ from datetime import datetime, timedelta
 
 from taxifare.drift_checker.detectors import Signal
 
+# Which signals may ask for retraining: all three, or the original design's rule, the mean gap alone.
+RULES = ("signals", "seed")
+
 
 @dataclass(frozen=True)
 class Policy:
+    rule: str = "signals"
     window_hours: float = 24.0  # predictions of the last H hours are checked
     min_predictions: int = 200  # fewer: no mean-gap or distribution verdict
     min_actuals: int = 100  # fewer known fares: no performance verdict
@@ -53,6 +57,8 @@ def decide(
     claim: PendingClaim | None,
 ) -> Decision:
     """Retrain when a signal fired and nothing in the policy holds it back; always say why."""
+    if policy.rule == "seed":
+        signals = [s for s in signals if s.name == "mean_gap"]
     fired = [s for s in signals if s.fired]
     evaluated = [s for s in signals if s.evaluated]
     if not evaluated:
