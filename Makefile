@@ -6,9 +6,9 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 SERVICES := $(sort $(notdir $(patsubst %/pyproject.toml,%,$(wildcard services/*/pyproject.toml))))
-PACKAGES := libs/core $(addprefix services/,$(SERVICES)) demo
+PACKAGES := libs/core $(addprefix services/,$(SERVICES)) demo sim
 INSTALLED := $(VENV)/.installed
-TEST_DIRS := libs/core/tests $(wildcard services/*/tests) $(wildcard demo/tests) pipelines/tests $(wildcard k8s/tests) tests
+TEST_DIRS := libs/core/tests $(wildcard services/*/tests) $(wildcard demo/tests) $(wildcard sim/tests) pipelines/tests $(wildcard k8s/tests) tests
 PYTEST := $(BIN)/pytest -p no:cacheprovider
 
 .PHONY: help install test test-core test-docker lint format constraints clean

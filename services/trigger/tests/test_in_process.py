@@ -3,6 +3,7 @@
 import logging
 import os
 import signal
+import sys
 
 import pytest
 import sample_components as p
@@ -184,3 +185,27 @@ def test_a_step_that_runs_a_pipeline_nests_and_passes_its_output_on(
         recorded = conn.execute(sa.select(pipeline_runs.c.external_run_id, pipeline_runs.c.status)).all()
     assert recorded == [(inner_run, "succeeded")]
     assert "TAXIFARE_STATE_DIR" not in os.environ
+
+
+def test_a_handler_that_keeps_the_step_output_writes_to_stderr_after_the_step(
+    compile_pipeline, in_process_runner, monkeypatch, capfd
+):
+    kept = []
+
+    def main_keeping_its_stream(args):
+        kept.append(logging.StreamHandler(sys.stderr))  # as absl's handler does on import
+        print("inside the step")
+
+    monkeypatch.setattr(in_process, "console_script", lambda name: main_keeping_its_stream)
+
+    @dsl.pipeline(name="keeps")
+    def keeps():
+        upgrade_database()
+
+    result = in_process_runner({}).run(load_pipeline(compile_pipeline(keeps)))
+    [handler] = kept
+    handler.emit(logging.makeLogRecord({"msg": "after the step"}))
+    handler.close()  # logging.shutdown at exit closes it: no error
+    assert "after the step" in capfd.readouterr().err
+    log_text = (result.run_dir / "upgrade-database" / "log.txt").read_text()
+    assert log_text == "inside the step\n"

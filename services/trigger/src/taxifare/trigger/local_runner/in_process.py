@@ -97,7 +97,11 @@ def _captured(output: "_StepOutput") -> Iterator[None]:
 
 
 class _StepOutput:
-    """What the step prints, to its log file and, line by line, to the sink (stdout and stderr alike)."""
+    """What the step prints, to its log file and, line by line, to the sink (stdout and stderr alike).
+
+    A library may keep it as its stream beyond the step (a logging handler made during it): what it
+    writes after the step goes to this process's stderr.
+    """
 
     encoding = "utf-8"
     errors = "replace"
@@ -108,6 +112,7 @@ class _StepOutput:
         self._sink = sink
         self._partial = ""
         self._tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
+        self._finished = False
 
     def writable(self) -> bool:
         return True
@@ -116,6 +121,8 @@ class _StepOutput:
         return False
 
     def write(self, text: str) -> int:
+        if self._finished:
+            return sys.__stderr__.write(text)
         self._log.write(text)
         lines = (self._partial + text).split("\n")
         self._partial = lines.pop()
@@ -124,14 +131,19 @@ class _StepOutput:
         return len(text)
 
     def flush(self) -> None:
-        self._log.flush()
+        if not self._finished:
+            self._log.flush()
+
+    def close(self) -> None:
+        """Closing is the step's end (`finish`), not a library's to do."""
 
     def finish(self) -> None:
-        """Pass on a last line without a newline."""
+        """Pass on a last line without a newline; later writes go to stderr."""
         if self._partial:
             self._emit(self._partial)
             self._partial = ""
         self._log.flush()
+        self._finished = True
 
     def tail(self) -> str:
         return "\n".join(self._tail)
