@@ -1,6 +1,6 @@
 """Fare model quality on the real NYC sample: RMSE on taxi-test.csv against the mean predictor.
 
-    python bench/trainer_quality.py [--data-dir ../shared/data/nyc-taxi-2009-2015] [--epochs 60]
+    python bench/trainer_quality.py [--data-dir data/nyc-taxi-2009-2015] [--epochs 60]
 
 Trains the trainer's model on taxi-train.csv, early-stopping on taxi-valid.csv, scores taxi-test.csv.
 Required RMSE <= 5.0, goal <= 4.4 (a gradient-boosted-trees baseline reaches 4.39 on this split).
@@ -20,7 +20,7 @@ from taxifare.core.trips import load_classic_csv, model_inputs
 from taxifare.trainer.model import predict
 from taxifare.trainer.training import LABEL, TrainOptions, fit_model, rmse
 
-DEFAULT_DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "nyc-taxi-2009-2015"
+DEFAULT_DATA_DIR = Path(__file__).resolve().parents[1] / "data" / "nyc-taxi-2009-2015"
 REQUIRED_RMSE = 5.0
 
 

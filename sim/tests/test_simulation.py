@@ -115,3 +115,11 @@ def test_a_reused_state_directory_is_cleared_first(tmp_path, tiny_settings, poli
     [never] = run_plan(plan)
     assert not stale.exists()
     assert never["served"] == 2 * 200
+
+
+def test_the_oracle_retrains_once_a_full_window_of_the_new_regime_is_in_the_store(tmp_path, tiny_settings):
+    """three-events changes on day 30; with 3 + 2 days a window, days 30..34 make the first clean one."""
+    settings = {**tiny_settings, "days": 37, "trips_per_day": 100, "min_rows": 100}
+    [oracle] = run_plan(Plan("three-events", ("oracle",), settings, tmp_path / "sim"))
+    assert [r["at"] for r in oracle["retrain_log"]] == [(START + timedelta(days=35)).isoformat()]
+    assert oracle["retrain_log"][0]["reason"].startswith("oracle: 5 days of trips since covariate shift")

@@ -107,8 +107,8 @@ def test_generate_into_gcs(capsys):
 
 
 @pytest.mark.slow  # a part file for each of ~1,200 days
-def test_replay_the_classic_sample(capsys, tmp_path, shared_data_dir):
-    path = shared_data_dir / "nyc-taxi-2009-2015" / "taxi-train.csv"
+def test_replay_the_classic_sample(capsys, tmp_path, real_data_dir):
+    path = real_data_dir / "nyc-taxi-2009-2015" / "taxi-train.csv"
     code, out, _ = run(capsys, "replay", path, "--into", tmp_path / "real")
     assert code == 0
     assert "read 7333 rows" in out and "landed 7333 trips" in out and "dropped 0\n" in out

@@ -28,8 +28,8 @@ GOOD_CLASSIC = [
 
 
 @pytest.fixture(scope="module")
-def classic_train(shared_data_dir):
-    return load_classic_csv(shared_data_dir / "nyc-taxi-2009-2015" / "taxi-train.csv")
+def classic_train(real_data_dir):
+    return load_classic_csv(real_data_dir / "nyc-taxi-2009-2015" / "taxi-train.csv")
 
 
 def tlc_frame(n=4):

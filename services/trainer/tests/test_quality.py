@@ -11,8 +11,8 @@ REQUIRED_RMSE = 5.0
 
 
 @pytest.mark.slow
-def test_rmse_on_the_real_test_split(shared_data_dir):
-    folder = shared_data_dir / "nyc-taxi-2009-2015"
+def test_rmse_on_the_real_test_split(real_data_dir):
+    folder = real_data_dir / "nyc-taxi-2009-2015"
     train, valid, test = (
         load_classic_csv(folder / f"taxi-{part}.csv").frame for part in ("train", "valid", "test")
     )

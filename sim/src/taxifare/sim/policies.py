@@ -5,7 +5,8 @@
 - `seed`: the retraining-checker pipeline with the original design's rule, the mean gap alone.
 - `checker`: the retraining-checker pipeline as shipped, its defaults.
 - `oracle`: knows the stream's events: retrains once the data store holds a full training window of
-  each new regime (train + eval days after the change is fully in force).
+  each new regime (train + eval days that hold trips, counted from the day the change is fully in
+  force, as the trainer counts its window).
 
 `checker` and `seed` run the real retraining-checker pipeline (its decision step, then its trigger
 step, which runs the training pipeline); the others run the training pipeline itself through the same
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
@@ -66,20 +67,26 @@ class Every:
             sim.retrain(now, f"{self.name}: a training run every {self.days} day(s)")
 
 
-@dataclass(frozen=True)
+@dataclass
 class Oracle:
     name: str = "oracle"
+    retrained_for: set = field(default_factory=set)  # the events it has retrained for
 
     def cadence_hours(self, settings: dict) -> float:
         return 24.0
 
     def act(self, sim: Simulation, now: datetime, check: int) -> None:
         window = int(sim.settings["train_days"]) + int(sim.settings["eval_days"])
-        for event in sim.stream.events:
-            # The last day of the first training window that holds the new regime only.
-            due = datetime.combine(event.full, datetime.min.time()) + timedelta(days=window)
-            if due == now:
-                sim.retrain(now, f"oracle: {window} days of data since {event.name} ({event.full})")
+        waiting = [e for e in sim.stream.events if e.name not in self.retrained_for and e.full < now.date()]
+        if not waiting:
+            return
+        days = sim.store.days()
+        for event in waiting:
+            # The first training window that holds the new regime only: `window` days with trips.
+            if sum(event.full <= day < now.date() for day in days) >= window:
+                self.retrained_for.add(event.name)
+                sim.retrain(now, f"oracle: {window} days of trips since {event.name} ({event.full})")
+                return
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ class RateCard:
     toll: float  # a typical bridge/tunnel toll; not on the rate card, passed on to the rider
 
 
-# The rate card of ../shared/data/README.md; the surcharges it lists for "until 18 Dec 2022" are
+# The published NYC yellow-cab rate card; the surcharges it lists for "until 18 Dec 2022" are
 # applied to every earlier date too.
 CARD_2012 = RateCard(2.50, 0.50, 0.50, 1.00, 0.30, 0.50, 2.50, 52.0, 4.50, 0.0, 17.50, 5.76)
 CARD_2009 = replace(CARD_2012, per_unit=0.40, jfk_flat=45.0, toll=5.33)

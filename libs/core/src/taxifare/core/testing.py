@@ -5,7 +5,7 @@
   with the reason shown.
 - `postgres_url`: the same, Postgres only. `sqlite_url`: SQLite only.
 - `settings_env`: TAXIFARE_STATE_DIR, DATABASE_URL, DATA_URI and MODEL_STORE_URI set under tmp_path.
-- `free_port`, `shared_data_dir`, `gcs_emulator`.
+- `free_port`, `real_data_dir` (the repository's `data/`), `gcs_emulator`.
 
 Tests marked `docker` are skipped unless TAXIFARE_DOCKER_TESTS=1.
 """
@@ -113,10 +113,11 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def shared_data_dir() -> Path:
-    path = Path(os.environ.get("TAXIFARE_SHARED_DATA") or REPO_ROOT.parent / "shared" / "data")
+def real_data_dir() -> Path:
+    """The real files shipped in the repository's `data/` folder (see its README)."""
+    path = REPO_ROOT / "data"
     if not path.is_dir():
-        pytest.skip(f"real data not found: expected the shared data folder beside the repo ({path})")
+        pytest.skip(f"real data not found: expected the repository's data folder at {path}")
     return path
 
 

@@ -15,7 +15,7 @@ import pandas as pd
 
 from taxifare.core import storage
 from taxifare.core.trips import conform, model_inputs
-from taxifare.trainer.model import export_saved_model, load_saved_model, predict, predict_saved
+from taxifare.trainer.model import export_saved_model, load_saved_model, predict_saved
 
 SAVED_MODEL = "saved_model"
 METRICS = "metrics.json"
@@ -36,23 +36,26 @@ def parquet_bytes(frame: pd.DataFrame) -> bytes:
     return buffer.getvalue()
 
 
-def publish_model(model, eval_frame: pd.DataFrame, metrics: dict, model_uri: str) -> None:
-    """Export, check that the export predicts what the Keras model does, then publish the folder."""
+def publish_model(
+    model, eval_frame: pd.DataFrame, eval_predictions: np.ndarray, metrics: dict, model_uri: str
+) -> None:
+    """Export, check that the export predicts what the Keras model did on the evaluation set
+    (`eval_predictions`), then publish the folder."""
     if storage.is_published(model_uri):
         raise ArtifactError(f"{model_uri!r} already holds a published model; choose another --version")
     with tempfile.TemporaryDirectory(prefix="taxifare-model-") as tmp:
         export_saved_model(model, str(Path(tmp, SAVED_MODEL)))
-        _check_export(model, str(Path(tmp, SAVED_MODEL)), eval_frame)
+        _check_export(str(Path(tmp, SAVED_MODEL)), eval_frame, eval_predictions)
         Path(tmp, METRICS).write_text(json.dumps(metrics, indent=2, sort_keys=True))
         Path(tmp, EVAL_DATA).write_bytes(parquet_bytes(eval_frame))
         storage.publish_dir(tmp, model_uri)
 
 
-def _check_export(model, saved_model_dir: str, eval_frame: pd.DataFrame) -> None:
-    sample = eval_frame.iloc[:256]
-    exported = predict_saved(load_saved_model(saved_model_dir), model_inputs(sample))
+def _check_export(saved_model_dir: str, eval_frame: pd.DataFrame, eval_predictions: np.ndarray) -> None:
+    sample = slice(0, 256)
+    exported = predict_saved(load_saved_model(saved_model_dir), model_inputs(eval_frame.iloc[sample]))
     if not np.all(np.isfinite(exported)) or not np.allclose(
-        exported, predict(model, model_inputs(sample)), rtol=1e-4, atol=1e-3
+        exported, eval_predictions[sample], rtol=1e-4, atol=1e-3
     ):
         raise ArtifactError("the exported model does not reproduce the trained model's predictions")
 

@@ -107,7 +107,7 @@ def train(args: argparse.Namespace, settings) -> int:
             "eval_data_uri": storage.join(model_uri, "eval.parquet"),
         }
         metrics_json = finite_json(metrics)
-        publish_model(result.model, result.eval_frame, metrics, model_uri)
+        publish_model(result.model, result.eval_frame, result.eval_predictions, metrics, model_uri)
     except (TrainingRefused, ArtifactError) as e:
         print(f"taxifare-trainer: error: {e}", file=sys.stderr)
         return 1

@@ -38,6 +38,7 @@ class TrainOptions:
 class TrainResult:
     model: keras.Model
     eval_frame: pd.DataFrame
+    eval_predictions: np.ndarray  # the model's fares for eval_frame, which the export must reproduce
     metrics: dict
 
 
@@ -106,7 +107,7 @@ def train_window(
         reference_stats=reference_stats(evaluation, predictions),
     )
     check_finite(metrics)
-    return TrainResult(model=model, eval_frame=evaluation, metrics=metrics)
+    return TrainResult(model=model, eval_frame=evaluation, eval_predictions=predictions, metrics=metrics)
 
 
 def fit_model(
