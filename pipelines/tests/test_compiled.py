@@ -54,7 +54,14 @@ def test_training_pipeline_tasks_and_order(compiled):
 def test_checker_pipeline_triggers_only_when_needed(compiled):
     spec, _ = compiled["retraining_checker"]
     tasks = spec["root"]["dag"]["tasks"]
-    assert set(tasks) == {"is-retraining-needed", "condition-1"}
+    assert set(tasks) == {"training-run-in-flight", "is-retraining-needed", "condition-1"}
+    # The check weighs the trigger's answer about training runs in flight, under one staleness rule.
+    assert tasks["is-retraining-needed"]["inputs"]["parameters"]["training_runs"] == {
+        "taskOutputParameter": {"outputParameterKey": "state", "producerTask": "training-run-in-flight"}
+    }
+    assert tasks["training-run-in-flight"]["inputs"]["parameters"]["stale_after_hours"] == {
+        "componentInputParameter": "stale_run_hours"
+    }
     assert tasks["condition-1"]["triggerPolicy"]["condition"] == (
         "inputs.parameter_values['pipelinechannel--is-retraining-needed-decision'] == 'true'"
     )
@@ -67,8 +74,12 @@ def test_checker_pipeline_triggers_only_when_needed(compiled):
     assert tasks["condition-1"]["inputs"]["parameters"]["pipelinechannel--is-retraining-needed-reason"] == {
         "taskOutputParameter": {"outputParameterKey": "reason", "producerTask": "is-retraining-needed"}
     }
-    env = spec["deploymentSpec"]["executors"]["exec-trigger-model-training"]["container"]["env"]
-    assert env == [{"name": "KFP_HOST", "value": compile_module.DEFAULT_KFP_HOST}]
+    assert inner["trigger-model-training"]["inputs"]["parameters"]["stale_after_hours"] == {
+        "componentInputParameter": "pipelinechannel--stale_run_hours"
+    }
+    for step in ("training-run-in-flight", "trigger-model-training"):
+        env = spec["deploymentSpec"]["executors"][f"exec-{step}"]["container"]["env"]
+        assert env == [{"name": "KFP_HOST", "value": compile_module.DEFAULT_KFP_HOST}]
 
 
 @pytest.mark.parametrize(("name", "mode"), [("traffic_normal", "normal"), ("traffic_drift", "drift")])
@@ -95,7 +106,7 @@ def test_no_step_is_cached(compiled):
     ("name", "with_db"),
     [
         ("taxi_fare_predictor", {"evaluate", "write-metrics", "check-deploy", "deploy"}),
-        ("retraining_checker", {"is-retraining-needed", "trigger-model-training"}),
+        ("retraining_checker", {"training-run-in-flight", "is-retraining-needed", "trigger-model-training"}),
         ("traffic_normal", set()),
     ],
 )

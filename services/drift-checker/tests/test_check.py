@@ -1,5 +1,6 @@
 """The detector and the policy end to end, on SQLite and Postgres, with traffic of known distributions."""
 
+import json
 import threading
 from datetime import timedelta
 
@@ -7,9 +8,10 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
-from taxifare.core.db.tables import drift_checks, model_versions, pipeline_runs
+from taxifare.core.db.tables import drift_checks, model_versions
 from taxifare.drift_checker.check import run_check
 from taxifare.drift_checker.policy import Policy
+from taxifare.drift_checker.runs import parse_training_runs
 
 LONG_AGO = timedelta(days=30)
 
@@ -18,13 +20,15 @@ def signals_of(result) -> dict:
     return {s.name: s for s in result.signals}
 
 
-def add_run(engine, created_at, status="running", pipeline="taxi-fare-predictor") -> int:
-    with engine.begin() as conn:
-        return conn.execute(
-            pipeline_runs.insert().values(
-                pipeline=pipeline, backend="local", status=status, created_at=created_at
-            )
-        ).inserted_primary_key[0]
+def trigger_answer(run_id=None, status="running", since=None, newest=None):
+    """What `taxifare-trigger in-flight` writes (its documented JSON), parsed as the checker reads it."""
+    return parse_training_runs(
+        json.dumps({
+            "pipeline": "taxi-fare-predictor", "in_flight": run_id is not None, "run_id": run_id,
+            "status": status if run_id is not None else None, "since": since and since.isoformat(),
+            "external_run_id": None, "newest_recorded_at": newest and newest.isoformat(), "note": None,
+        })
+    )  # fmt: skip
 
 
 @pytest.mark.slow
@@ -118,19 +122,18 @@ def test_cooldown_after_a_deploy_is_honoured(engine, reference, sim):
 
 
 def test_a_training_run_in_flight_blocks_retraining(engine, reference, sim):
+    """The trigger says whether a run is in flight (it asks KFP and applies the staleness rule)."""
     _drifted(engine, reference, sim, promoted_at=sim.T0 - LONG_AGO)
     now = sim.T0 + sim.hours(1)
-    add_run(engine, now - sim.hours(48))  # presumed dead: too old to block
-    add_run(engine, now - sim.hours(1), pipeline="traffic-normal")  # another pipeline
-    run_id = add_run(engine, now - sim.hours(1), status="pending")
+    started = now - sim.hours(1)
 
-    blocked = run_check(engine, now=now)
+    blocked = run_check(engine, now=now, training_runs=trigger_answer(7, "pending", started, started))
     assert not blocked.decision
-    assert f"run {run_id}, pending" in blocked.reason
+    assert "a taxi-fare-predictor run is in flight (run 7, pending since" in blocked.reason
 
-    with engine.begin() as conn:
-        conn.execute(sa.update(pipeline_runs).where(pipeline_runs.c.id == run_id).values(status="failed"))
-    assert run_check(engine, now=now + timedelta(minutes=1)).decision
+    # The run has ended: the trigger's next answer names none in flight.
+    ended = run_check(engine, now=now + timedelta(minutes=1), training_runs=trigger_answer(newest=started))
+    assert ended.decision, ended.reason
 
 
 def test_two_checkers_at_once_trigger_only_once(engine, reference, sim):
@@ -159,11 +162,14 @@ def test_two_checkers_at_once_trigger_only_once(engine, reference, sim):
 
     # The trigger records the run: from then on the in-flight rule blocks, and once it has finished,
     # drift still present asks for retraining again.
-    run_id = add_run(engine, now + timedelta(minutes=1))
-    assert f"run {run_id}" in run_check(engine, now=now + timedelta(minutes=2)).reason
-    with engine.begin() as conn:
-        conn.execute(sa.update(pipeline_runs).where(pipeline_runs.c.id == run_id).values(status="succeeded"))
-    assert run_check(engine, now=now + timedelta(minutes=3)).decision
+    recorded = now + timedelta(minutes=1)
+    running = trigger_answer(12, "running", recorded, recorded)
+    assert (
+        "(run 12, running since"
+        in run_check(engine, now=now + timedelta(minutes=2), training_runs=running).reason
+    )
+    finished = trigger_answer(newest=recorded)
+    assert run_check(engine, now=now + timedelta(minutes=3), training_runs=finished).decision
 
 
 def test_too_few_samples_means_false_with_that_reason(engine, reference, sim):

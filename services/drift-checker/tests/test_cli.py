@@ -63,6 +63,11 @@ def test_environment_sets_the_policy(tmp_path, capsys, monkeypatch):
         (["--now", "yesterday"], "not an ISO 8601 time: 'yesterday'"),
         (["--window-hours", "0"], "--window-hours / DRIFT_WINDOW_HOURS must be positive"),
         (["--min-predictions", "lots"], "invalid int value: 'lots'"),
+        (
+            ["--training-runs", "{not json"],
+            "--training-runs is not the JSON object `taxifare-trigger in-flight` writes",
+        ),
+        (["--training-runs", '{"in_flight": true}'], "KeyError: 'pipeline'"),
     ],
 )
 def test_bad_arguments_are_named_without_a_traceback(tmp_path, args, message):

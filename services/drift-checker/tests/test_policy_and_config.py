@@ -57,7 +57,7 @@ def test_cooldown_after_a_deploy(promoted_hours_ago, retrain):
 
 
 def test_in_flight_run_and_pending_claim_block():
-    run = InFlightRun(7, "running", NOW - timedelta(minutes=5))
+    run = InFlightRun("taxi-fare-predictor", 7, "running", NOW - timedelta(minutes=5))
     blocked = decide([FIRED], Policy(), now=NOW, promoted_at=None, in_flight=run, claim=None)
     assert not blocked.retrain
     assert "run 7" in blocked.reason

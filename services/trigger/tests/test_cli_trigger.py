@@ -1,11 +1,13 @@
 """`taxifare-trigger run | schedule | upload | schedule-kfp` as real processes, on a real database."""
 
+import json
 import logging
 import os
 import signal
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -243,3 +245,56 @@ def test_schedule_stops_cleanly_on_sigterm(pipelines_dir, sqlite_env):
     assert process.returncode == 0, stderr
     assert "schedule stopped after 1 trigger(s)" in stderr
     assert [r["status"] for r in rows(sqlite_env.database_url)] == ["succeeded"]
+
+
+def in_flight(cli, tmp_path, *args: str) -> dict:
+    output = tmp_path / "in-flight.json"
+    result = cli("in-flight", "taxi-fare-predictor", *args, "--output", str(output))
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == json.loads(output.read_text())
+    return json.loads(output.read_text())
+
+
+def test_in_flight_asks_kfp_so_a_run_that_ended_no_longer_blocks(
+    fake_kfp, pipelines_dir, sqlite_env, cli, tmp_path
+):
+    kfp = ["--backend", "kfp", "--host", fake_kfp.url]
+    assert cli("run", "taxi-fare-predictor", *kfp, "--now", "2026-03-01T10:00:00").returncode == 0
+    (run_id,) = fake_kfp.runs
+    (row,) = rows(sqlite_env.database_url)
+
+    # Still running on the cluster two hours later: in flight.
+    running = in_flight(cli, tmp_path, *kfp, "--now", "2026-03-01T12:00:00")
+    assert running["in_flight"] and running["run_id"] == row["id"] and running["external_run_id"] == run_id
+    assert running["status"] == "running" and running["note"] is None
+
+    # It succeeded an hour ago: the trigger asks KFP, records the outcome, and nothing blocks.
+    fake_kfp.runs[run_id]["state"] = "SUCCEEDED"
+    ended = in_flight(cli, tmp_path, *kfp, "--now", "2026-03-01T12:00:00")
+    assert not ended["in_flight"] and ended["run_id"] is None
+    assert ended["newest_recorded_at"] == "2026-03-01T10:00:00"
+    assert [r["status"] for r in rows(sqlite_env.database_url)] == ["succeeded"]
+    assert fake_kfp.calls("GET", f"/runs/{run_id}")
+
+
+def test_in_flight_applies_the_one_staleness_rule(pipelines_dir, sqlite_env, cli, tmp_path):
+    engine = connect_engine(sqlite_env.database_url)
+    with engine.begin() as conn:
+        conn.execute(pipeline_runs.insert().values(
+            pipeline="taxi-fare-predictor", backend="local-host", status="running",
+            created_at=datetime(2026, 3, 1, 3), started_at=datetime(2026, 3, 1, 3),
+        ))  # fmt: skip
+    engine.dispose()
+    assert in_flight(cli, tmp_path, "--now", "2026-03-01T08:00:00", "--stale-after-hours", "6")["in_flight"]
+    stale = in_flight(cli, tmp_path, "--now", "2026-03-01T10:00:00", "--stale-after-hours", "6")
+    assert not stale["in_flight"]
+    (row,) = rows(sqlite_env.database_url)
+    assert row["status"] == "failed" and row["message"].startswith("stale: in flight for more than 6 h")
+
+
+def test_in_flight_without_kfp_answers_from_the_records_and_says_so(
+    sqlite_env, pipelines_dir, free_port, cli, tmp_path
+):
+    answer = in_flight(cli, tmp_path, "--backend", "kfp", "--host", f"http://127.0.0.1:{free_port}")
+    assert not answer["in_flight"]
+    assert answer["note"].startswith("KFP not asked, run states as last recorded: cannot reach KFP at")

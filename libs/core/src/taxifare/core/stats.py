@@ -20,6 +20,12 @@ edge belongs to the bin on its right. A column with no finite value has `count` 
 moments and empty `edges`/`shares`; a constant column has one edge and no bins.
 
 `population_stability_index(reference_shares, new_shares)` compares two share vectors on the same edges.
+
+`expected_error_table(predictions, abs_errors, bins=20)` is the model's error as a function of what it
+predicted: the mean absolute error of the evaluation set per quantile bin of the prediction, binned as
+above (`{"edges": [...], "mae": [...], "count": [...]}`). A window's expected MAE is the mean, over
+its predictions, of their bin's value; what the realised MAE exceeds it by is error the inputs do not
+explain (a concept change), where a covariate shift towards dearer trips raises both alike.
 """
 
 import numpy as np
@@ -57,6 +63,33 @@ def population_stability_index(reference_shares: list[float], new_shares: list[f
     ref = np.maximum(np.asarray(reference_shares, dtype=np.float64), _SHARE_FLOOR)
     new = np.maximum(np.asarray(new_shares, dtype=np.float64), _SHARE_FLOOR)
     return float(np.sum((new - ref) * np.log(new / ref)))
+
+
+def expected_error_table(predictions: np.ndarray, abs_errors: np.ndarray, bins: int = 20) -> dict:
+    """Mean absolute error per quantile bin of the prediction (see the module docstring)."""
+    predictions = np.asarray(predictions, dtype=np.float64)
+    abs_errors = np.asarray(abs_errors, dtype=np.float64)
+    if predictions.shape != abs_errors.shape:
+        raise ValueError(f"{predictions.shape[0]} predictions but {abs_errors.shape[0]} errors")
+    keep = np.isfinite(predictions) & np.isfinite(abs_errors)
+    predictions, abs_errors = predictions[keep], abs_errors[keep]
+    if predictions.size == 0:
+        raise ValueError("no finite prediction and error to tabulate")
+    edges = [float(e) for e in np.unique(np.quantile(predictions, np.linspace(0.0, 1.0, bins + 1)))]
+    if len(edges) < 2:  # every prediction the same: one bin
+        return {
+            "edges": [edges[0], edges[0]],
+            "mae": [float(abs_errors.mean())],
+            "count": [int(abs_errors.size)],
+        }
+    index = np.searchsorted(np.asarray(edges[1:-1]), predictions, side="right")
+    counts = np.bincount(index, minlength=len(edges) - 1)
+    sums = np.bincount(index, weights=abs_errors, minlength=len(edges) - 1)
+    return {
+        "edges": edges,
+        "mae": [float(total / count) if count else 0.0 for total, count in zip(sums, counts, strict=True)],
+        "count": [int(c) for c in counts],
+    }
 
 
 def _finite(values: np.ndarray) -> np.ndarray:

@@ -1,11 +1,12 @@
 """One retraining check: read the window, evaluate the signals, apply the policy, record the check.
 
-Two checkers may run at once (a scheduled run and a manual one, or a retried step). The decision is
-taken inside one serialised transaction (SQLite: BEGIN IMMEDIATE; Postgres: a transaction-scoped
-advisory lock) that re-reads the runs in flight and earlier "true" checks whose run the trigger has
-not recorded yet, then writes its own row. So of two simultaneous checkers, the second sees the first's
-"true" and answers "false" with that reason; once the trigger records the run in `pipeline_runs`, the
-in-flight rule takes over. The expensive aggregation runs before, outside the lock.
+Whether a training run is in flight is the trigger's to say (`runs`): its answer comes in with the
+check. Two checkers may run at once (a scheduled run and a manual one, or a retried step). The decision
+is taken inside one serialised transaction (SQLite: BEGIN IMMEDIATE; Postgres: a transaction-scoped
+advisory lock) that re-reads earlier "true" checks whose run the trigger had not recorded when it
+answered, then writes its own row. So of two simultaneous checkers, the second sees the first's "true"
+and answers "false" with that reason; once the trigger records the run, the in-flight rule takes over.
+The expensive aggregation runs before, outside the lock.
 """
 
 import logging
@@ -19,15 +20,15 @@ import sqlalchemy as sa
 from taxifare.core import clock
 from taxifare.core.db import registry
 from taxifare.core.db.engine import is_sqlite, write_transaction
-from taxifare.core.db.tables import drift_checks, pipeline_runs
+from taxifare.core.db.tables import drift_checks
 from taxifare.drift_checker import detectors
 from taxifare.drift_checker.detectors import Signal, Thresholds
-from taxifare.drift_checker.policy import InFlightRun, PendingClaim, Policy, decide
+from taxifare.drift_checker.policy import PendingClaim, Policy, decide
+from taxifare.drift_checker.runs import TrainingRuns
 from taxifare.drift_checker.window import DISCRETE_COLUMNS, DRIFT_COLUMNS, WindowAggregates, aggregate_window
 
 log = logging.getLogger(__name__)
 
-IN_FLIGHT_STATUSES = ("pending", "running")
 # Postgres advisory lock key of the decision step, shared by every checker of this database.
 _DECISION_LOCK_KEY = zlib.crc32(b"taxifare.drift_checker.decision")
 
@@ -61,8 +62,11 @@ def run_check(
     policy: Policy | None = None,
     thresholds: Thresholds | None = None,
     now: datetime | None = None,
+    training_runs: TrainingRuns | None = None,
 ) -> CheckResult:
-    """Decide whether the live model needs retraining at `now`, record the check and return it."""
+    """Decide whether the live model needs retraining at `now`, record the check and return it.
+
+    `training_runs` is the trigger's answer about the training pipeline's runs (None: not asked)."""
     policy = policy or Policy()
     thresholds = thresholds or Thresholds()
     now = clock.resolve(now)
@@ -88,8 +92,8 @@ def run_check(
             policy,
             now=now,
             promoted_at=live.promoted_at,
-            in_flight=_in_flight_run(conn, policy, now),
-            claim=_pending_claim(conn, policy, now),
+            in_flight=training_runs.in_flight if training_runs else None,
+            claim=_pending_claim(conn, policy, now, training_runs),
         )
         result = CheckResult(
             0, decision.retrain, decision.drift_detected, decision.reason, live.version, start, now,
@@ -149,22 +153,11 @@ def load_live_model(conn: sa.Connection) -> LiveModel | None:
     )
 
 
-def _in_flight_run(conn: sa.Connection, policy: Policy, now: datetime) -> InFlightRun | None:
-    row = conn.execute(
-        sa.select(pipeline_runs.c.id, pipeline_runs.c.status, pipeline_runs.c.created_at)
-        .where(
-            pipeline_runs.c.pipeline == policy.training_pipeline,
-            pipeline_runs.c.status.in_(IN_FLIGHT_STATUSES),
-            pipeline_runs.c.created_at > now - timedelta(hours=policy.stale_run_hours),
-        )
-        .order_by(pipeline_runs.c.created_at.desc())
-        .limit(1)
-    ).first()
-    return InFlightRun(*row) if row else None
-
-
-def _pending_claim(conn: sa.Connection, policy: Policy, now: datetime) -> PendingClaim | None:
-    """The newest recent "true" check with no run of the training pipeline recorded since."""
+def _pending_claim(
+    conn: sa.Connection, policy: Policy, now: datetime, training_runs: TrainingRuns | None
+) -> PendingClaim | None:
+    """The newest recent "true" check with no run of the training pipeline recorded since (as far as
+    the trigger's answer tells)."""
     row = conn.execute(
         sa.select(drift_checks.c.id, drift_checks.c.checked_at)
         .where(
@@ -177,11 +170,8 @@ def _pending_claim(conn: sa.Connection, policy: Policy, now: datetime) -> Pendin
     ).first()
     if row is None:
         return None
-    recorded = conn.execute(
-        sa.select(pipeline_runs.c.id).where(
-            pipeline_runs.c.pipeline == policy.training_pipeline, pipeline_runs.c.created_at >= row.checked_at
-        )
-    ).first()
+    newest_run = training_runs.newest_recorded_at if training_runs else None
+    recorded = newest_run is not None and newest_run >= row.checked_at
     return None if recorded else PendingClaim(row.id, row.checked_at)
 
 

@@ -12,6 +12,7 @@ from taxifare.core.db.engine import connect_engine
 from taxifare.core.logs import setup_logging
 from taxifare.drift_checker import config
 from taxifare.drift_checker.check import run_check
+from taxifare.drift_checker.runs import parse_training_runs
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,6 +32,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="file that receives the decision's reason, for the trigger to record",
     )
     check.add_argument("--now", help="the time of the check, ISO 8601 (default: the current time, UTC)")
+    check.add_argument(
+        "--training-runs",
+        default="",
+        metavar="JSON",
+        help="the trigger's answer about the training pipeline's runs (`taxifare-trigger in-flight`); "
+        "while it names a run in flight, no retraining (default: not asked)",
+    )
     check.add_argument("--database-url", help="SQLAlchemy URL (default: DATABASE_URL or the embedded SQLite)")
     for option in config.OPTIONS:
         default = config.default_of(option)
@@ -51,13 +59,14 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings()
         policy, thresholds = config.build(vars(args))
         now = clock.parse(args.now) if args.now else None
+        training_runs = parse_training_runs(args.training_runs)
     except (ConfigError, ValueError) as e:
         parser.error(str(e))
     setup_logging(settings.log_level)
     url = args.database_url or settings.database_url
     engine = connect_engine(url)
     try:
-        result = run_check(engine, policy, thresholds, now=now)
+        result = run_check(engine, policy, thresholds, now=now, training_runs=training_runs)
     except sa.exc.SQLAlchemyError as e:
         print(
             f"error: cannot run the check on {mask_url(url)}: {type(e.orig or e).__name__}: "

@@ -19,17 +19,18 @@ class Policy:
     min_predictions: int = 200  # fewer: no mean-gap or distribution verdict
     min_actuals: int = 100  # fewer known fares: no performance verdict
     cooldown_hours: float = 6.0  # no retraining this soon after a deploy
-    stale_run_hours: float = 24.0  # a run "in flight" for longer is presumed dead and no longer blocks
     # A "true" decision blocks other checkers until the trigger has recorded a run (or this long passed).
     claim_minutes: float = 60.0
-    training_pipeline: str = "taxi-fare-predictor"
 
 
 @dataclass(frozen=True)
 class InFlightRun:
+    """A run of the training pipeline in flight, as the trigger answered."""
+
+    pipeline: str
     run_id: int
     status: str
-    created_at: datetime
+    since: datetime
 
 
 @dataclass(frozen=True)
@@ -83,8 +84,8 @@ def _blocker(
 ) -> str | None:
     if in_flight is not None:
         return (
-            f"a {policy.training_pipeline} run is in flight "
-            f"(run {in_flight.run_id}, {in_flight.status} since {in_flight.created_at:%Y-%m-%d %H:%M})"
+            f"a {in_flight.pipeline} run is in flight "
+            f"(run {in_flight.run_id}, {in_flight.status} since {in_flight.since:%Y-%m-%d %H:%M})"
         )
     if claim is not None:
         return (

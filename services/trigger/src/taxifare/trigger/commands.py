@@ -3,6 +3,8 @@
 - `run PIPELINE --backend local|kfp`: start a run, unless one of that pipeline is in flight.
 - `schedule PIPELINE --every SECONDS`: the local stand-in for a KFP recurring run.
 - `upload` / `schedule-kfp`: put a compiled pipeline on KFP, and run it on a cron there.
+- `in-flight PIPELINE`: whether a run of it is in flight (KFP runs refreshed first), as JSON, for the
+  retraining checker, which asks here instead of reading the run records itself.
 """
 
 import argparse
@@ -106,6 +108,27 @@ def add_commands(commands, parse_param) -> None:
     recurring.add_argument("--param", action="append", type=parse_param, default=[], metavar="NAME=VALUE")
     _add_kfp_options(recurring)
     recurring.set_defaults(handler=schedule_kfp_command)
+
+    in_flight = commands.add_parser(
+        "in-flight",
+        help="say whether a run of a pipeline is in flight (JSON), asking KFP about its runs first",
+        description="Write, as a JSON object, whether a run of PIPELINE is pending or running: with "
+        "--backend kfp the state of its KFP runs is fetched first, so a run that has ended no longer "
+        "counts; a run in flight for longer than --stale-after-hours is marked failed, as `run` does.",
+    )
+    in_flight.add_argument("pipeline", metavar="PIPELINE", help=PIPELINE_HELP)
+    in_flight.add_argument("--backend", choices=("local", "kfp"), default="local", help="where its runs go")
+    in_flight.add_argument(
+        "--stale-after-hours",
+        type=_positive(float),
+        default=runs.DEFAULT_STALE_AFTER.total_seconds() / 3600,
+        metavar="HOURS",
+        help="an in-flight run older than this is marked failed instead of blocking (default: 6)",
+    )
+    in_flight.add_argument("--now", help="the time to answer for (ISO 8601; default: now), for simulations")
+    in_flight.add_argument("--output", type=Path, help="file to write the JSON answer to (also printed)")
+    _add_kfp_options(in_flight, experiment=False)
+    in_flight.set_defaults(handler=in_flight_command)
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -217,6 +240,30 @@ def schedule_kfp_command(args: argparse.Namespace) -> int:
         target=target,
     )
     print(f"recurring run of {args.pipeline} on cron {args.cron!r}: recurring_run_id={recurring_id}")
+    return 0
+
+
+def in_flight_command(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    engine = _engine(settings.database_url)
+    now = clock.parse(args.now) if args.now else None
+    note = None
+    if args.backend == "kfp":
+        try:
+            target = kfp_backend.KfpTarget.from_env(args.host, args.namespace)
+            kfp_backend.refresh_in_flight(engine, kfp_backend.connect(target), target.host, args.pipeline)
+        except kfp_backend.KfpError as e:
+            # Still answer from the records: a check that cannot ask KFP is better than no check.
+            note = f"KFP not asked, run states as last recorded: {e}"
+            log.warning(note)
+    state = runs.in_flight_state(
+        engine, args.pipeline, now=now, stale_after=timedelta(hours=args.stale_after_hours), note=note
+    )
+    answer = json.dumps(state.to_json())
+    if args.output:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(answer)
+    print(answer)
     return 0
 
 

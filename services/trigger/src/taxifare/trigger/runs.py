@@ -15,6 +15,9 @@ and the insert run in one transaction that first takes a lock both triggers need
 
 A run whose process died never finishes; after `stale_after` (default 6 h) in flight it is marked
 failed with that reason, so it cannot block triggers forever.
+
+`in_flight_state` is the answer other steps ask for (the retraining checker, before it decides): the
+run in flight, if any, after the same staleness rule, and when a run of the pipeline was last recorded.
 """
 
 import hashlib
@@ -139,6 +142,75 @@ def finish_run(
         raise ValueError(f"a finished run's status is one of {FINISHED}, not {status!r}")
     values = {"status": status, "message": message[-MESSAGE_LIMIT:], "finished_at": clock.resolve(now)}
     return _update(engine, run_id, values, only_if_in_flight) > 0
+
+
+@dataclass(frozen=True)
+class InFlightState:
+    """Whether a run of `pipeline` is in flight, as the guard of `start_run` would see it now."""
+
+    pipeline: str
+    run_id: int | None = None  # the run in flight, if any
+    status: str | None = None
+    since: datetime | None = None  # when it started, or was recorded if it never started
+    external_run_id: str | None = None
+    newest_recorded_at: datetime | None = None  # the newest row of the pipeline, any status
+    note: str | None = None  # what the answer could not check (an unreachable KFP)
+
+    @property
+    def in_flight(self) -> bool:
+        return self.run_id is not None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "pipeline": self.pipeline,
+            "in_flight": self.in_flight,
+            "run_id": self.run_id,
+            "status": self.status,
+            "since": self.since.isoformat() if self.since else None,
+            "external_run_id": self.external_run_id,
+            "newest_recorded_at": self.newest_recorded_at.isoformat() if self.newest_recorded_at else None,
+            "note": self.note,
+        }
+
+
+def in_flight_state(
+    engine: sa.Engine,
+    pipeline: str,
+    *,
+    now: datetime | None = None,
+    stale_after: timedelta = DEFAULT_STALE_AFTER,
+    note: str | None = None,
+) -> InFlightState:
+    """The run of `pipeline` in flight at `now` (a stale one is marked failed first, as `start_run` does)."""
+    now = clock.resolve(now)
+    since = sa.func.coalesce(pipeline_runs.c.started_at, pipeline_runs.c.created_at)
+    with write_transaction(engine) as conn:
+        _expire_stale(conn, pipeline, now, stale_after)
+        running = conn.execute(
+            sa.select(
+                pipeline_runs.c.id,
+                pipeline_runs.c.status,
+                since.label("since"),
+                pipeline_runs.c.external_run_id,
+            )
+            .where(
+                pipeline_runs.c.pipeline == pipeline,
+                pipeline_runs.c.status.in_(IN_FLIGHT),
+                pipeline_runs.c.created_at <= now,
+            )
+            .order_by(pipeline_runs.c.id)
+            .limit(1)
+        ).first()
+        newest = conn.execute(
+            sa.select(sa.func.max(pipeline_runs.c.created_at)).where(
+                pipeline_runs.c.pipeline == pipeline, pipeline_runs.c.created_at <= now
+            )
+        ).scalar()
+    if running is None:
+        return InFlightState(pipeline, newest_recorded_at=newest, note=note)
+    return InFlightState(
+        pipeline, running.id, running.status, running.since, running.external_run_id, newest, note
+    )
 
 
 def get_run(engine: sa.Engine, run_id: int) -> sa.Row | None:
