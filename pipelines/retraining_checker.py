@@ -18,7 +18,12 @@ def make_pipeline(images: Images, kfp_host: str):
 
     @dsl.pipeline(name=NAME, description=__doc__.split("\n")[0])
     def retraining_checker(  # noqa: PLR0917 (each parameter is a pipeline parameter)
-        rule: str = "signals",
+        rule: str = "cost",
+        retrain_cost: float = 5.0,
+        error_cost: float = 0.05,
+        horizon_hours: float = 168.0,
+        backoff_hours: float = 24.0,
+        min_new_data_hours: float = 72.0,
         window_hours: float = 24.0,
         min_predictions: int = 200,
         min_actuals: int = 100,
@@ -36,6 +41,11 @@ def make_pipeline(images: Images, kfp_host: str):
         in_flight.set_env_variable("KFP_HOST", kfp_host)
         check = check_op(
             rule=rule,
+            retrain_cost=retrain_cost,
+            error_cost=error_cost,
+            horizon_hours=horizon_hours,
+            backoff_hours=backoff_hours,
+            min_new_data_hours=min_new_data_hours,
             window_hours=window_hours,
             min_predictions=min_predictions,
             min_actuals=min_actuals,

@@ -3,6 +3,7 @@ import json
 import numpy as np
 import pytest
 
+from taxifare.core import stats
 from taxifare.core.stats import bin_shares, population_stability_index, reference_stats
 
 
@@ -75,3 +76,26 @@ def test_psi_refuses_mismatched_bins():
 def test_bins_must_be_positive():
     with pytest.raises(ValueError, match="bins"):
         reference_stats({"x": np.ones(3)}, bins=0)
+
+
+def test_the_expected_error_table_averages_each_prediction_bin():
+    predictions = np.array([1.0, 2.0, 3.0, 4.0, 10.0, 20.0, 30.0, 40.0])
+    errors = np.array([0.1, 0.3, 0.2, 0.2, 2.0, 4.0, 3.0, 3.0])
+    table = stats.expected_error_table(predictions, errors, bins=2)
+    assert table["edges"] == [1.0, 7.0, 40.0]
+    assert table["mae"] == pytest.approx([0.2, 3.0])
+    assert table["count"] == [4, 4]
+    # A prediction on an interior edge belongs to the bin on its right, as in reference_stats.
+    on_edge = stats.expected_error_table(
+        np.array([1.0, 7.0, 7.0, 40.0]), np.array([1.0, 2.0, 2.0, 2.0]), bins=2
+    )
+    assert on_edge["edges"] == [1.0, 7.0, 40.0] and on_edge["count"] == [1, 3]
+
+
+def test_the_expected_error_table_of_constant_or_bad_input():
+    constant = stats.expected_error_table(np.full(5, 12.0), np.array([1.0, 2.0, 3.0, 4.0, 5.0]))
+    assert constant == {"edges": [12.0, 12.0], "mae": [3.0], "count": [5]}
+    with pytest.raises(ValueError, match="3 predictions but 2 errors"):
+        stats.expected_error_table(np.ones(3), np.ones(2))
+    with pytest.raises(ValueError, match="no finite prediction"):
+        stats.expected_error_table(np.array([np.nan]), np.array([1.0]))

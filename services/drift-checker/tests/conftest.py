@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from taxifare.core import synth
 from taxifare.core.db.engine import connect_engine
 from taxifare.core.db.tables import actuals, model_versions, predictions
-from taxifare.core.stats import reference_stats
+from taxifare.core.stats import expected_error_table, reference_stats
 from taxifare.core.trips.schema import COORDINATES, drift_features
 from taxifare.drift_checker.window import DRIFT_COLUMNS
 
@@ -96,6 +96,15 @@ def reference() -> Reference:
         label_std=float(data["fare"].std()),
         eval_mae=float(np.mean(np.abs(data["prediction"] - data["fare"]))),
     )
+
+
+@pytest.fixture(scope="session")
+def reference_with_table(reference) -> Reference:
+    """The same, with the expected-error table a trainer of this release stores."""
+    data = _fitted()[1]
+    table = expected_error_table(data["prediction"], np.abs(data["prediction"] - data["fare"]))
+    return Reference({**reference.stats, "expected_error": table}, reference.label_mean, reference.label_std,
+                     reference.eval_mae)  # fmt: skip
 
 
 def add_live_model(

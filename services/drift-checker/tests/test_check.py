@@ -14,6 +14,8 @@ from taxifare.drift_checker.policy import Policy
 from taxifare.drift_checker.runs import parse_training_runs
 
 LONG_AGO = timedelta(days=30)
+# These tests are about the signals and the holds every rule shares: the rule that acts on any signal.
+SIGNALS = Policy(rule="signals")
 
 
 def signals_of(result) -> dict:
@@ -42,7 +44,7 @@ def test_stationary_traffic_asks_for_retraining_at_most_once_in_a_hundred_checks
         sim.log_traffic(
             engine, sim.trips(rng, n), start, start + sim.hours(1), actual_share=0.6, prefix=f"w{i}-"
         )
-    policy = Policy(window_hours=1)
+    policy = Policy(rule="signals", window_hours=1)
 
     results = [run_check(engine, policy, now=sim.T0 + sim.hours(i + 1)) for i in range(len(sizes))]
 
@@ -66,7 +68,8 @@ def test_covariate_shift_is_detected_at_the_default_minimum_sample_size(engine, 
         )
 
     results = [
-        run_check(engine, Policy(window_hours=1), now=sim.T0 + sim.hours(i + 1)) for i in range(windows)
+        run_check(engine, Policy(rule="signals", window_hours=1), now=sim.T0 + sim.hours(i + 1))
+        for i in range(windows)
     ]
 
     assert all(r.n_predictions == n for r in results)
@@ -90,7 +93,8 @@ def test_fare_increase_is_seen_only_by_the_performance_signal(engine, reference,
         sim.log_traffic(engine, data, start, start + sim.hours(1), actual_share=0.6, prefix=f"w{i}-")
 
     results = [
-        run_check(engine, Policy(window_hours=1), now=sim.T0 + sim.hours(i + 1)) for i in range(windows)
+        run_check(engine, Policy(rule="signals", window_hours=1), now=sim.T0 + sim.hours(i + 1))
+        for i in range(windows)
     ]
 
     for result in results:
@@ -111,7 +115,7 @@ def _drifted(engine, reference, sim, promoted_at, n=300):
 
 def test_cooldown_after_a_deploy_is_honoured(engine, reference, sim):
     _drifted(engine, reference, sim, promoted_at=sim.T0 - sim.hours(1))
-    policy = Policy(window_hours=12, cooldown_hours=6)
+    policy = Policy(rule="signals", window_hours=12, cooldown_hours=6)
 
     early = run_check(engine, policy, now=sim.T0 + sim.hours(2))
     late = run_check(engine, policy, now=sim.T0 + sim.hours(7))
@@ -127,12 +131,16 @@ def test_a_training_run_in_flight_blocks_retraining(engine, reference, sim):
     now = sim.T0 + sim.hours(1)
     started = now - sim.hours(1)
 
-    blocked = run_check(engine, now=now, training_runs=trigger_answer(7, "pending", started, started))
+    blocked = run_check(
+        engine, SIGNALS, now=now, training_runs=trigger_answer(7, "pending", started, started)
+    )
     assert not blocked.decision
     assert "a taxi-fare-predictor run is in flight (run 7, pending since" in blocked.reason
 
     # The run has ended: the trigger's next answer names none in flight.
-    ended = run_check(engine, now=now + timedelta(minutes=1), training_runs=trigger_answer(newest=started))
+    ended = run_check(
+        engine, SIGNALS, now=now + timedelta(minutes=1), training_runs=trigger_answer(newest=started)
+    )
     assert ended.decision, ended.reason
 
 
@@ -145,7 +153,7 @@ def test_two_checkers_at_once_trigger_only_once(engine, reference, sim):
     def checker():
         start.wait()
         try:
-            results.append(run_check(engine, now=now))
+            results.append(run_check(engine, SIGNALS, now=now))
         except Exception as e:  # surfaced by the assertion below
             errors.append(e)
 
@@ -166,15 +174,15 @@ def test_two_checkers_at_once_trigger_only_once(engine, reference, sim):
     running = trigger_answer(12, "running", recorded, recorded)
     assert (
         "(run 12, running since"
-        in run_check(engine, now=now + timedelta(minutes=2), training_runs=running).reason
+        in run_check(engine, SIGNALS, now=now + timedelta(minutes=2), training_runs=running).reason
     )
     finished = trigger_answer(newest=recorded)
-    assert run_check(engine, now=now + timedelta(minutes=3), training_runs=finished).decision
+    assert run_check(engine, SIGNALS, now=now + timedelta(minutes=3), training_runs=finished).decision
 
 
 def test_too_few_samples_means_false_with_that_reason(engine, reference, sim):
     _drifted(engine, reference, sim, promoted_at=sim.T0 - LONG_AGO, n=50)
-    result = run_check(engine, now=sim.T0 + sim.hours(1))
+    result = run_check(engine, SIGNALS, now=sim.T0 + sim.hours(1))
     assert not result.decision
     assert result.reason.startswith("no retraining: too few samples")
     assert "too few predictions: 50 < 200" in result.reason
@@ -182,13 +190,13 @@ def test_too_few_samples_means_false_with_that_reason(engine, reference, sim):
 
 
 def test_no_live_model_means_false(engine, sim):
-    result = run_check(engine, now=sim.T0)
+    result = run_check(engine, SIGNALS, now=sim.T0)
     assert (result.decision, result.reason) == (False, "no retraining: no live model")
 
 
 def test_every_check_is_stored_with_statistics_decision_and_reason(engine, reference, sim):
     _drifted(engine, reference, sim, promoted_at=sim.T0 - LONG_AGO)
-    result = run_check(engine, now=sim.T0 + sim.hours(1))
+    result = run_check(engine, SIGNALS, now=sim.T0 + sim.hours(1))
     with engine.connect() as conn:
         row = (
             conn.execute(sa.select(drift_checks).where(drift_checks.c.id == result.check_id)).mappings().one()
@@ -212,7 +220,7 @@ def test_columns_missing_from_the_reference_are_skipped_not_fatal(engine, refere
         engine, sim.trips(np.random.default_rng(104), 300, sim.COVARIATE_SHIFT), sim.T0, sim.T0 + sim.hours(1)
     )
 
-    result = run_check(engine, now=sim.T0 + sim.hours(1))
+    result = run_check(engine, SIGNALS, now=sim.T0 + sim.hours(1))
 
     signals = signals_of(result)
     assert signals["mean_gap"].fired  # the prediction mean is aggregated all the same

@@ -25,6 +25,8 @@ def test_writes_true_and_prints_the_reason(drifted, sim, tmp_path, capsys):
     code = main(
         [
             "is-retraining-needed",
+            "--rule",
+            "signals",
             "--now",
             "2026-01-05T01:00:00Z",
             "--window-hours",
@@ -49,6 +51,7 @@ def test_writes_true_and_prints_the_reason(drifted, sim, tmp_path, capsys):
 @pytest.mark.usefixtures("drifted")
 def test_environment_sets_the_policy(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("DRIFT_MIN_PREDICTIONS", "1000")
+    monkeypatch.setenv("DRIFT_RULE", "signals")
     output = tmp_path / "needed"
 
     assert main(["is-retraining-needed", "--now", "2026-01-05T01:00:00", "--output", str(output)]) == 0

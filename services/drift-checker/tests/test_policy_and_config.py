@@ -82,7 +82,12 @@ def test_flags_win_over_environment_which_wins_over_defaults():
         ({"window_hours": 0.0}, {}, "--window-hours"),
         ({"ks_alpha": 2.0}, {}, "between 0 and 1"),
         ({"cooldown_hours": -1.0}, {}, "must not be negative"),
-        ({}, {"DRIFT_RULE": "vibes"}, "--rule / DRIFT_RULE: 'vibes' is not one of signals, seed"),
+        ({}, {"DRIFT_RULE": "vibes"}, "--rule / DRIFT_RULE: 'vibes' is not one of cost, signals, seed"),
+        ({"retrain_cost": 0.0}, {}, "--retrain-cost / DRIFT_RETRAIN_COST must be positive, got 0.0"),
+        ({}, {"DRIFT_ERROR_COST": "-0.5"}, "--error-cost / DRIFT_ERROR_COST must not be negative"),
+        ({"horizon_hours": 0.0}, {}, "--horizon-hours / DRIFT_HORIZON_HOURS must be positive"),
+        ({}, {"DRIFT_HORIZON_HOURS": "nan"}, "must be a finite number, got nan"),
+        ({"backoff_growth": 0.5}, {}, "--backoff-growth / DRIFT_BACKOFF_GROWTH must be at least 1"),
     ],
 )
 def test_bad_settings_are_named(flags, env, message):

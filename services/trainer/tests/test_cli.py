@@ -48,9 +48,15 @@ def test_reference_stats_cover_drift_features_and_predictions(trained):
     stats = trained["metrics"]["reference_stats"]
     assert set(stats) == {
         "pickup_longitude", "pickup_latitude", "dropoff_longitude", "dropoff_latitude",
-        "passenger_count", "distance_km", "pickup_hour", "prediction",
+        "passenger_count", "distance_km", "pickup_hour", "prediction", "expected_error",
     }  # fmt: skip
     assert stats["prediction"]["count"] == trained["metrics"]["eval_rows"]
+    # The expected error by predicted fare, over the same evaluation set: its bins hold every trip, and
+    # their errors average to the evaluation MAE.
+    table = stats["expected_error"]
+    assert sum(table["count"]) == trained["metrics"]["eval_rows"]
+    weighted = sum(m * c for m, c in zip(table["mae"], table["count"], strict=True)) / sum(table["count"])
+    assert weighted == pytest.approx(trained["metrics"]["mae"])
     assert stats["prediction"]["mean"] == pytest.approx(trained["metrics"]["prediction_mean"])
     assert sum(stats["distance_km"]["shares"]) == pytest.approx(1.0)
 

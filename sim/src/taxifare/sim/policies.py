@@ -3,7 +3,9 @@
 - `never`: the first model serves the whole stream.
 - `every:N`: a training run every N simulated days (at the end of days 0, N, 2N, ...).
 - `seed`: the retraining-checker pipeline with the original design's rule, the mean gap alone.
-- `checker`: the retraining-checker pipeline as shipped, its defaults.
+- `signals`: the retraining-checker pipeline with the rule of the previous release: any signal (mean
+  gap, distribution, performance) retrains.
+- `checker`: the retraining-checker pipeline as shipped, its defaults (the cost rule).
 - `oracle`: knows the stream's events: retrains once the data store holds a full training window of
   each new regime (train + eval days that hold trips, counted from the day the change is fully in
   force, as the trainer counts its window).
@@ -23,7 +25,9 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from taxifare.sim.simulation import Simulation
 
-POLICY_NAMES = ("never", "every:N", "seed", "checker", "oracle")
+POLICY_NAMES = ("never", "every:N", "seed", "signals", "checker", "oracle")
+# The retraining-checker's rule behind each checking policy.
+CHECKER_RULES = {"checker": "cost", "signals": "signals", "seed": "seed"}
 
 
 class PolicyError(ValueError):
@@ -93,7 +97,7 @@ class Oracle:
 class Checker:
     """The retraining-checker pipeline at the stream's cadence; `rule` and `parameters` are its own."""
 
-    rule: str = "signals"
+    rule: str = "cost"
     name: str = "checker"
     parameters: dict = field(default_factory=dict)
 
@@ -122,9 +126,8 @@ def parse_policy(text: str, checker_parameters: dict | None = None) -> Policy:
         return Never()
     if name == "oracle":
         return Oracle()
-    if name in ("checker", "seed"):
-        return Checker(rule="signals" if name == "checker" else "seed", name=name,
-                       parameters=dict(checker_parameters or {}))  # fmt: skip
+    if name in CHECKER_RULES:
+        return Checker(rule=CHECKER_RULES[name], name=name, parameters=dict(checker_parameters or {}))
     if name.startswith("every:"):
         try:
             days = int(name.removeprefix("every:"))

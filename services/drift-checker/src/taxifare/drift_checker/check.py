@@ -22,7 +22,11 @@ from taxifare.core.db import registry
 from taxifare.core.db.engine import is_sqlite, write_transaction
 from taxifare.core.db.tables import drift_checks
 from taxifare.drift_checker import detectors
+from taxifare.drift_checker.cost_rule import decide_by_cost
 from taxifare.drift_checker.detectors import Signal, Thresholds
+from taxifare.drift_checker.error_window import aggregate_errors, expected_error_table
+from taxifare.drift_checker.excess import Excess, excess_of
+from taxifare.drift_checker.history import read_history
 from taxifare.drift_checker.policy import PendingClaim, Policy, decide
 from taxifare.drift_checker.runs import TrainingRuns
 from taxifare.drift_checker.window import DISCRETE_COLUMNS, DRIFT_COLUMNS, WindowAggregates, aggregate_window
@@ -55,6 +59,10 @@ class CheckResult:
     n_predictions: int = 0
     n_actuals: int = 0
     signals: list[Signal] = field(default_factory=list)
+    # The cost rule's evidence: the excess error, whether it passed the z-test, and what it costs.
+    evidence: Excess | None = None
+    significant: bool = False
+    projected_loss: float | None = None
 
 
 def run_check(
@@ -78,26 +86,42 @@ def run_check(
             # mean) and reported as skipped by the distribution tests.
             edges = {c: live.reference_stats.get(c, {}).get("edges", []) for c in DRIFT_COLUMNS}
             aggregates = aggregate_window(conn, live.version, start, now, edges)
+            errors = aggregate_errors(
+                conn, live.version, start=start, end=now,
+                table=expected_error_table(live.reference_stats), eval_mae=live.eval_mae,
+            )  # fmt: skip
     if live is None:
         with write_transaction(engine) as conn:
             return _store(
                 conn, CheckResult(0, False, False, "no retraining: no live model", None, start, now)
             )
     signals = evaluate_signals(live, aggregates, policy, thresholds)
+    evidence = excess_of(errors) if errors is not None else None
     with write_transaction(engine) as conn:
         if not is_sqlite(conn):
             conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_DECISION_LOCK_KEY)))
-        decision = decide(
-            signals,
-            policy,
+        state = dict(
             now=now,
             promoted_at=live.promoted_at,
             in_flight=training_runs.in_flight if training_runs else None,
             claim=_pending_claim(conn, policy, now, training_runs),
         )
+        significant, loss = False, None
+        if policy.rule == "cost":
+            verdict = decide_by_cost(
+                signals,
+                evidence,
+                policy,
+                thresholds.mae_z,
+                history=read_history(conn, live.version, now),
+                **state,
+            )
+            decision, significant, loss = verdict.decision, verdict.significant, verdict.projected_loss
+        else:
+            decision = decide(signals, policy, **state)
         result = CheckResult(
             0, decision.retrain, decision.drift_detected, decision.reason, live.version, start, now,
-            aggregates.count, aggregates.errors.count, signals,
+            aggregates.count, aggregates.errors.count, signals, evidence, significant, loss,
         )  # fmt: skip
         return _store(conn, result)
 
@@ -177,9 +201,14 @@ def _pending_claim(
 
 def _store(conn: sa.Connection, result: CheckResult) -> CheckResult:
     """Insert the check; returns it with its id."""
-    statistics = _json_safe(
-        {"drift_detected": result.drift_detected, "signals": {s.name: s.to_json() for s in result.signals}}
-    )
+    statistics = {
+        "drift_detected": result.drift_detected,
+        "signals": {s.name: s.to_json() for s in result.signals},
+    }
+    if result.evidence is not None:
+        statistics["error"] = {**result.evidence.to_json(), "significant": result.significant}
+        statistics["projected_loss"] = result.projected_loss
+    statistics = _json_safe(statistics)
     inserted = conn.execute(
         drift_checks.insert().values(
             checked_at=result.window_end,

@@ -1,5 +1,6 @@
 """Policy and thresholds from command-line flags, environment variables and defaults, in that order."""
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -19,7 +20,20 @@ class Option:
 
 OPTIONS = (
     Option("rule", "--rule", "DRIFT_RULE",
-           "which signals may ask for retraining: signals (any of the three) or seed (the mean gap alone)"),
+           "cost (retrain when the excess error pays for a training run), signals (any signal fires) "
+           "or seed (the mean gap alone)"),
+    Option("retrain_cost", "--retrain-cost", "DRIFT_RETRAIN_COST",
+           "cost rule: dollars one training run costs"),
+    Option("error_cost", "--error-cost", "DRIFT_ERROR_COST",
+           "cost rule: dollars a dollar of absolute error costs, per prediction served"),
+    Option("horizon_hours", "--horizon-hours", "DRIFT_HORIZON_HOURS",
+           "cost rule: hours the live model's excess is carried forward"),
+    Option("backoff_hours", "--backoff-hours", "DRIFT_BACKOFF_HOURS",
+           "cost rule: after a rejected candidate, wait this long (doubled after each further rejection)"),
+    Option("backoff_growth", "--backoff-growth", "DRIFT_BACKOFF_GROWTH",
+           "cost rule: ... unless the excess has grown this many times since the check that asked"),
+    Option("min_new_data_hours", "--min-new-data-hours", "DRIFT_MIN_NEW_DATA_HOURS",
+           "cost rule: hours of the new world to serve before a candidate is trained on it"),
     Option("window_hours", "--window-hours", "DRIFT_WINDOW_HOURS",
            "check the predictions of the last H hours"),
     Option("min_predictions", "--min-predictions", "DRIFT_MIN_PREDICTIONS",
@@ -45,6 +59,8 @@ OPTIONS = (
 )  # fmt: skip
 
 _POLICY_FIELDS = {f.name: f for f in fields(Policy)}
+# A cost, or a span of time, of 0 would make every excess pay or none.
+_POSITIVE = {"retrain_cost", "error_cost", "horizon_hours"}
 _THRESHOLD_FIELDS = {f.name: f for f in fields(Thresholds)}
 
 
@@ -83,9 +99,13 @@ def _validate(option: Option, value) -> None:
         if option.field == "rule" and value not in RULES:
             raise ConfigError(f"{option.flag} / {option.env}: {value!r} is not one of {', '.join(RULES)}")
         return
+    if not math.isfinite(value):
+        raise ConfigError(f"{option.flag} / {option.env} must be a finite number, got {value!r}")
     if value < 0:
         raise ConfigError(f"{option.flag} / {option.env} must not be negative, got {value!r}")
-    if option.field in {"window_hours", "small_sample_max"} and value == 0:
-        raise ConfigError(f"{option.flag} / {option.env} must be positive")
+    if option.field in {"window_hours", "small_sample_max", *_POSITIVE} and value == 0:
+        raise ConfigError(f"{option.flag} / {option.env} must be positive, got {value!r}")
+    if option.field == "backoff_growth" and value < 1:
+        raise ConfigError(f"{option.flag} / {option.env} must be at least 1, got {value!r}")
     if option.field in {"ks_alpha", "chi2_alpha", "drift_share"} and value > 1:
         raise ConfigError(f"{option.flag} / {option.env} must be between 0 and 1, got {value!r}")

@@ -1,4 +1,13 @@
-"""The retraining policy: turns the signals and the state of the system into a decision and a reason.
+"""The retraining policy: turns the evidence and the state of the system into a decision and a reason.
+
+Rules:
+- `cost` (the default, `cost_rule`): retrain when the live model's excess error, measured on known
+  fares against what it is expected to err on those trips, is significant and costs more over the
+  horizon than a training run, and no hold applies (a run in flight, a claim, the cooldown, a back-off
+  after a rejected candidate, too little data of the new world yet). Drift signals are evidence shown
+  with the reason, never a reason alone.
+- `signals`: retrain when any signal fires (mean gap, distribution, performance) and nothing holds it.
+- `seed`: the original design's rule, the mean gap alone.
 
 Pure: the caller reads the state (live model, runs in flight, earlier decisions) from the database.
 """
@@ -8,19 +17,28 @@ from datetime import datetime, timedelta
 
 from taxifare.drift_checker.detectors import Signal
 
-# Which signals may ask for retraining: all three, or the original design's rule, the mean gap alone.
-RULES = ("signals", "seed")
+RULES = ("cost", "signals", "seed")
 
 
 @dataclass(frozen=True)
 class Policy:
-    rule: str = "signals"
+    rule: str = "cost"
     window_hours: float = 24.0  # predictions of the last H hours are checked
     min_predictions: int = 200  # fewer: no mean-gap or distribution verdict
-    min_actuals: int = 100  # fewer known fares: no performance verdict
+    min_actuals: int = 100  # fewer known fares: no performance verdict, no measured excess
     cooldown_hours: float = 6.0  # no retraining this soon after a deploy
     # A "true" decision blocks other checkers until the trigger has recorded a run (or this long passed).
     claim_minutes: float = 60.0
+    # The cost rule (see excess.CostModel for the units).
+    retrain_cost: float = 5.0
+    error_cost: float = 0.05
+    horizon_hours: float = 168.0
+    # After a rejected candidate: wait this long, doubled after each further rejection, unless the
+    # excess has grown by this factor since the check that asked for it.
+    backoff_hours: float = 24.0
+    backoff_growth: float = 1.5
+    # The new world must have been served this long before a candidate is trained on it.
+    min_new_data_hours: float = 72.0
 
 
 @dataclass(frozen=True)
@@ -57,7 +75,7 @@ def decide(
     in_flight: InFlightRun | None,
     claim: PendingClaim | None,
 ) -> Decision:
-    """Retrain when a signal fired and nothing in the policy holds it back; always say why."""
+    """The `signals` and `seed` rules: retrain when a signal fired and nothing holds it back; say why."""
     if policy.rule == "seed":
         signals = [s for s in signals if s.name == "mean_gap"]
     fired = [s for s in signals if s.fired]
@@ -69,19 +87,20 @@ def decide(
         details = "; ".join(s.detail for s in signals)
         return Decision(False, False, f"no retraining: no drift signal fired ({details})")
     seen = "; ".join(f"{s.name}: {s.detail}" for s in fired)
-    blocker = _blocker(policy, now, promoted_at, in_flight, claim)
+    blocker = standing_hold(policy, now, promoted_at, in_flight, claim)
     if blocker:
         return Decision(False, True, f"no retraining: {blocker} (drift seen: {seen})")
     return Decision(True, True, f"retraining needed: {seen}")
 
 
-def _blocker(
+def standing_hold(
     policy: Policy,
     now: datetime,
     promoted_at: datetime | None,
     in_flight: InFlightRun | None,
     claim: PendingClaim | None,
 ) -> str | None:
+    """What holds any rule back: a run in flight, another check's claim, the cooldown after a deploy."""
     if in_flight is not None:
         return (
             f"a {in_flight.pipeline} run is in flight "

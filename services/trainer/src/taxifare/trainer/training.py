@@ -150,11 +150,16 @@ def evaluation_metrics(labels: np.ndarray, predictions: np.ndarray) -> dict:
 
 
 def reference_stats(evaluation: pd.DataFrame, predictions: np.ndarray) -> dict:
-    """Statistics of the drift features and of the predictions, for later drift checks."""
+    """Statistics of the drift features and of the predictions, for later drift checks, and the
+    model's expected error by predicted fare (`expected_error`), against which checks measure excess."""
     features = drift_features(evaluation)
     columns = {name: features[name].to_numpy(np.float64) for name in features.columns}
     columns["prediction"] = predictions
-    return stats.reference_stats(columns)
+    abs_errors = np.abs(predictions - evaluation[LABEL].to_numpy(np.float64))
+    return {
+        **stats.reference_stats(columns),
+        "expected_error": stats.expected_error_table(predictions, abs_errors),
+    }
 
 
 def check_finite(metrics: dict) -> None:

@@ -1,0 +1,153 @@
+"""The cost rule: retrain only when it pays, and say why in words a person can check.
+
+In order, the first that applies answers:
+1. too few known fares to measure the error (`min_actuals`): no retraining; the estimated error is
+   reported, blind as it is to fare changes;
+2. no significant excess (z below `mae_z`): the model errs as it is expected to on these trips;
+3. the excess costs less over the horizon than a training run;
+4. a hold: a run in flight, another check's claim, the cooldown after a deploy; a back-off after a
+   rejected candidate (wait `backoff_hours`, doubled after each further rejection, unless the excess
+   has grown `backoff_growth` times since the check that asked for it); too little of the new world
+   served yet (`min_new_data_hours` since the first check that saw the excess);
+5. retraining needed.
+Drift signals (mean gap, distribution) ride along in every reason, as evidence, never as the cause.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from taxifare.drift_checker.detectors import Signal
+from taxifare.drift_checker.excess import CostModel, Excess
+from taxifare.drift_checker.history import History
+from taxifare.drift_checker.policy import Decision, InFlightRun, PendingClaim, Policy, standing_hold
+
+
+@dataclass(frozen=True)
+class CostVerdict:
+    decision: Decision
+    significant: bool  # the excess passed the z-test (kept with the check: the onset of a change)
+    projected_loss: float | None
+
+
+def decide_by_cost(
+    signals: list[Signal],
+    evidence: Excess | None,
+    policy: Policy,
+    mae_z: float,
+    *,
+    now: datetime,
+    promoted_at: datetime | None,
+    in_flight: InFlightRun | None,
+    claim: PendingClaim | None,
+    history: History,
+) -> CostVerdict:
+    cost = CostModel(policy.retrain_cost, policy.error_cost, policy.horizon_hours)
+    drift = _drift_seen(signals)
+    if evidence is None:
+        return _no(
+            f"the live model has no evaluation MAE or expected-error table to judge its error by{drift}"
+        )
+    if evidence.n_known < max(policy.min_actuals, 1):
+        estimate = (
+            f"; estimated MAE {evidence.estimated_mae:.2f} on its {evidence.n} predictions (from their inputs: "
+            "blind to a fare change)"
+            if evidence.estimated_mae is not None
+            else ""
+        )
+        return _no(
+            f"too few known fares to measure the error: {evidence.n_known} < {policy.min_actuals}{estimate}{drift}"
+        )
+    measured = _measured(evidence)
+    significant = evidence.z >= mae_z
+    if not significant:
+        return _no(
+            f"the error is what the model is expected to make on these trips: {measured} < {mae_z:g}){drift}"
+        )
+    loss = evidence.projected_loss(cost, policy.window_hours)
+    priced = (
+        f"excess loss over {cost.horizon_hours:g} h ≈ ${loss:,.2f} at ${cost.error_cost:g} per dollar of error "
+        f"({evidence.n} predictions in {policy.window_hours:g} h)"
+    )
+    if loss < cost.retrain_cost:
+        return CostVerdict(
+            Decision(
+                False,
+                False,
+                f"no retraining: {measured}), but {priced} < a training run's ${cost.retrain_cost:g}{drift}",
+            ),
+            True,
+            loss,
+        )
+    evidence_text = f"{measured}); {priced} > a training run's ${cost.retrain_cost:g}"
+    hold = (
+        standing_hold(policy, now, promoted_at, in_flight, claim)
+        or _backoff(history, evidence, policy, now)
+        or _waiting_for_data(history, policy, now)
+    )
+    if hold:
+        return CostVerdict(
+            Decision(False, True, f"no retraining: {hold} (evidence: {evidence_text}{drift})"), True, loss
+        )
+    return CostVerdict(Decision(True, True, f"retraining needed: {evidence_text}{drift}"), True, loss)
+
+
+def _no(reason: str) -> CostVerdict:
+    return CostVerdict(Decision(False, False, f"no retraining: {reason}"), False, None)
+
+
+def _measured(evidence: Excess) -> str:
+    basis = (
+        ""
+        if evidence.table
+        else " (no expected-error table with this version: its evaluation MAE for every trip)"
+    )
+    return (
+        f"realised MAE {evidence.realised_mae:.2f} on {evidence.n_known} known fares vs "
+        f"{evidence.expected_mae_known:.2f} expected for these trips{basis} (excess {evidence.excess:+.2f} "
+        f"a prediction, z {evidence.z:.1f}"
+    )
+
+
+def _drift_seen(signals: list[Signal]) -> str:
+    fired = [f"{s.name}: {s.detail}" for s in signals if s.fired and s.name != "performance"]
+    return f"; drift seen, not a reason alone: {'; '.join(fired)}" if fired else ""
+
+
+def _backoff(history: History, evidence: Excess, policy: Policy, now: datetime) -> str | None:
+    if not history.rejections:
+        return None
+    last = history.rejections[-1]
+    count = len(history.rejections)
+    wait = timedelta(hours=policy.backoff_hours * 2 ** (count - 1))
+    if now - last.decided_at >= wait:
+        return None
+    if last.excess is not None and last.excess > 0 and evidence.excess >= policy.backoff_growth * last.excess:
+        return None
+    grown = (
+        f", or until the excess grows to {policy.backoff_growth * last.excess:.2f} (now {evidence.excess:.2f})"
+        if last.excess is not None and last.excess > 0
+        else ""
+    )
+    return (
+        f"back-off: {count} candidate(s) rejected against the live model, the last ({last.candidate}) at "
+        f"{last.decided_at:%Y-%m-%d %H:%M}; waiting {_hours(wait)} (doubled after each rejection) until "
+        f"{last.decided_at + wait:%Y-%m-%d %H:%M}{grown}"
+    )
+
+
+def _waiting_for_data(history: History, policy: Policy, now: datetime) -> str | None:
+    since = history.excess_since or now - timedelta(hours=policy.window_hours)
+    served = now - since
+    needed = timedelta(hours=policy.min_new_data_hours)
+    if served >= needed:
+        return None
+    return (
+        f"waiting for {_hours(needed - served)} more of the new world: the excess began with the window "
+        f"from {since:%Y-%m-%d %H:%M} ({_hours(served)} of it so far, {_hours(needed)} wanted so that a "
+        "candidate learns it and is judged on it)"
+    )
+
+
+def _hours(span: timedelta) -> str:
+    hours = span.total_seconds() / 3600
+    return f"{hours / 24:.1f} days" if hours >= 48 else f"{hours:.0f} h"

@@ -1,0 +1,84 @@
+"""What earlier checks and deploy decisions say about the live model, for the cost rule's holds.
+
+- Rejections: the candidates the deployer rejected against the live version, each with the excess
+  the check that asked for it had measured. After a rejection, the same evidence must not ask again.
+- Onset: when the current run of checks with a significant excess began (the start of the first such
+  check's window). The new world has been served since about then; a candidate needs enough of it.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from taxifare.core.db.tables import deploy_decisions, drift_checks
+
+# Checks are read newest first in pages of this many, until the run of significant excess ends.
+_PAGE = 50
+
+
+@dataclass(frozen=True)
+class Rejection:
+    decided_at: datetime
+    candidate: str
+    excess: float | None  # what the check that asked for this retrain measured, dollars a prediction
+
+
+@dataclass(frozen=True)
+class History:
+    rejections: tuple[Rejection, ...] = ()  # against the live version, oldest first
+    excess_since: datetime | None = None  # window start of the first check of the current run
+
+
+def read_history(conn: sa.Connection, live_version: str, now: datetime) -> History:
+    return History(_rejections(conn, live_version, now), _excess_since(conn, live_version, now))
+
+
+def significant(statistics: dict | None) -> bool:
+    error = (statistics or {}).get("error") or {}
+    return bool(error.get("significant"))
+
+
+def _rejections(conn: sa.Connection, live_version: str, now: datetime) -> tuple[Rejection, ...]:
+    rows = conn.execute(
+        sa.select(deploy_decisions.c.decided_at, deploy_decisions.c.candidate_version)
+        .where(
+            deploy_decisions.c.live_version == live_version,
+            deploy_decisions.c.decision.is_(False),
+            deploy_decisions.c.decided_at <= now,
+        )
+        .order_by(deploy_decisions.c.decided_at, deploy_decisions.c.id)
+    ).all()
+    return tuple(Rejection(r.decided_at, r.candidate_version, _asked_with(conn, r.decided_at)) for r in rows)
+
+
+def _asked_with(conn: sa.Connection, decided_at: datetime) -> float | None:
+    """The measured excess of the last check that asked for retraining before this decision."""
+    statistics = conn.execute(
+        sa.select(drift_checks.c.statistics)
+        .where(drift_checks.c.decision.is_(True), drift_checks.c.checked_at <= decided_at)
+        .order_by(drift_checks.c.checked_at.desc(), drift_checks.c.id.desc())
+        .limit(1)
+    ).scalar()
+    excess = ((statistics or {}).get("error") or {}).get("excess")
+    return float(excess) if isinstance(excess, int | float) else None
+
+
+def _excess_since(conn: sa.Connection, live_version: str, now: datetime) -> datetime | None:
+    earliest = None
+    offset = 0
+    while True:
+        page = conn.execute(
+            sa.select(drift_checks.c.window_start, drift_checks.c.statistics)
+            .where(drift_checks.c.model_version == live_version, drift_checks.c.checked_at <= now)
+            .order_by(drift_checks.c.checked_at.desc(), drift_checks.c.id.desc())
+            .limit(_PAGE)
+            .offset(offset)
+        ).all()
+        for row in page:
+            if not significant(row.statistics):
+                return earliest
+            earliest = row.window_start
+        if len(page) < _PAGE:
+            return earliest
+        offset += _PAGE

@@ -1,0 +1,147 @@
+"""Each rule of the cost decision on the pure function: what answers, in which order, and the reason."""
+
+from datetime import datetime, timedelta
+
+import pytest
+
+from taxifare.drift_checker.cost_rule import decide_by_cost
+from taxifare.drift_checker.detectors import Signal
+from taxifare.drift_checker.excess import Excess
+from taxifare.drift_checker.history import History, Rejection
+from taxifare.drift_checker.policy import InFlightRun, PendingClaim, Policy
+
+NOW = datetime(2026, 3, 10, 0, 0)
+MAE_Z = 3.0
+DRIFT = [
+    Signal("mean_gap", True, True, "gap 0.61 label std > 0.3", {}),
+    Signal("distribution", True, True, "5 of 8 columns drifted", {}),
+    Signal("performance", True, True, "realised MAE 4.10 vs evaluation MAE 2.00", {}),
+]
+# Measured over 500 known fares of a 24 h window of 500 predictions, all known.
+FARE_INCREASE = Excess(500, 500, 7.1, 2.1, 2.1, 5.0, 30.0, 2500.0, True)
+AS_EXPECTED = Excess(500, 500, 2.95, 2.9, 2.9, 0.05, 0.9, 25.0, True)
+LONG_SETTLED = NOW - timedelta(days=30)
+DEFAULTS = Policy()
+# A change first seen five days ago: long enough served for a candidate to learn it.
+SETTLED_CHANGE = History(excess_since=NOW - timedelta(days=5))
+
+
+def decide(evidence, policy=DEFAULTS, signals=DRIFT, history=SETTLED_CHANGE, **state):
+    state = {"now": NOW, "promoted_at": LONG_SETTLED, "in_flight": None, "claim": None, **state}
+    return decide_by_cost(signals, evidence, policy, MAE_Z, history=history, **state)
+
+
+def test_a_significant_excess_that_costs_more_than_a_run_means_retraining():
+    verdict = decide(FARE_INCREASE)
+    assert verdict.decision.retrain and verdict.significant
+    # 2,500 dollars of excess a day, over 7 days at 5 cents a dollar
+    assert verdict.projected_loss == pytest.approx(2500 * 7 * 0.05)
+    assert verdict.decision.reason == (
+        "retraining needed: realised MAE 7.10 on 500 known fares vs 2.10 expected for these trips "
+        "(excess +5.00 a prediction, z 30.0); excess loss over 168 h ≈ $875.00 at $0.05 per dollar of "
+        "error (500 predictions in 24 h) > a training run's $5; drift seen, not a reason alone: "
+        "mean_gap: gap 0.61 label std > 0.3; distribution: 5 of 8 columns drifted"
+    )
+
+
+def test_drift_without_excess_is_not_a_reason():
+    verdict = decide(AS_EXPECTED)
+    assert not verdict.decision.retrain and not verdict.significant
+    assert verdict.decision.reason.startswith(
+        "no retraining: the error is what the model is expected to make on these trips: realised MAE 2.95"
+    )
+    assert "z 0.9 < 3)" in verdict.decision.reason
+    assert "drift seen, not a reason alone: mean_gap" in verdict.decision.reason
+
+
+def test_too_few_known_fares_reports_the_estimate_and_waits():
+    delayed = Excess(500, 40, 7.0, 2.0, 2.6, 5.0, 12.0, 1300.0, True)
+    verdict = decide(delayed)
+    assert not verdict.decision.retrain
+    assert verdict.decision.reason.startswith(
+        "no retraining: too few known fares to measure the error: 40 < 100; estimated MAE 2.60 on its "
+        "500 predictions (from their inputs: blind to a fare change)"
+    )
+
+
+def test_an_excess_cheaper_than_a_training_run_is_not_worth_one():
+    small_traffic = Excess(120, 120, 3.4, 3.0, 3.0, 0.4, 4.0, 48.0, True)
+    verdict = decide(small_traffic, Policy(min_actuals=100, retrain_cost=20.0))
+    # 48 dollars a day over 7 days at 5 cents: 16.80 < 20
+    assert not verdict.decision.retrain and verdict.significant
+    assert "excess loss over 168 h ≈ $16.80" in verdict.decision.reason
+    assert "< a training run's $20" in verdict.decision.reason
+
+
+@pytest.mark.parametrize(
+    ("state", "expected"),
+    [
+        ({"in_flight": InFlightRun("taxi-fare-predictor", 4, "running", NOW - timedelta(hours=1))},
+         "a taxi-fare-predictor run is in flight (run 4, running since 2026-03-09 23:00)"),
+        ({"claim": PendingClaim(9, NOW - timedelta(minutes=5))}, "check 9 at 2026-03-09 23:55:00 already asked"),
+        ({"promoted_at": NOW - timedelta(hours=2)}, "cooldown: the live model was deployed 2.0 h ago (< 6 h)"),
+    ],
+)  # fmt: skip
+def test_standing_holds_name_themselves_and_the_evidence(state, expected):
+    verdict = decide(FARE_INCREASE, **state)
+    assert not verdict.decision.retrain and verdict.decision.drift_detected
+    assert verdict.decision.reason.startswith(f"no retraining: {expected}")
+    assert "(evidence: realised MAE 7.10" in verdict.decision.reason
+
+
+def rejected(hours_ago: float, excess: float | None = 5.0, candidate: str = "c1") -> Rejection:
+    return Rejection(NOW - timedelta(hours=hours_ago), candidate, excess)
+
+
+def test_after_a_rejection_the_same_evidence_waits_and_the_wait_doubles():
+    one = History((rejected(10),), NOW - timedelta(days=5))
+    verdict = decide(FARE_INCREASE, history=one)
+    assert not verdict.decision.retrain
+    assert verdict.decision.reason.startswith(
+        "no retraining: back-off: 1 candidate(s) rejected against the live model, the last (c1) at "
+        "2026-03-09 14:00; waiting 24 h (doubled after each rejection) until 2026-03-10 14:00, or until "
+        "the excess grows to 7.50 (now 5.00)"
+    )
+    assert decide(FARE_INCREASE, history=History((rejected(25),), NOW - timedelta(days=5))).decision.retrain
+    two = History((rejected(80, candidate="c1"), rejected(30, candidate="c2")), NOW - timedelta(days=5))
+    held = decide(FARE_INCREASE, history=two)
+    assert "2 candidate(s) rejected" in held.decision.reason and "waiting 2.0 days" in held.decision.reason
+    assert decide(
+        FARE_INCREASE, history=History(two.rejections, two.excess_since), now=NOW + timedelta(hours=19)
+    ).decision.retrain
+
+
+def test_grown_evidence_ends_the_back_off_early():
+    earlier = History((rejected(2, excess=3.0),), NOW - timedelta(days=5))
+    assert decide(FARE_INCREASE, history=earlier).decision.retrain  # 5.0 >= 1.5 x 3.0
+    unknown = History((rejected(2, excess=None),), NOW - timedelta(days=5))
+    held = decide(FARE_INCREASE, history=unknown)
+    assert "back-off" in held.decision.reason and "grows to" not in held.decision.reason
+
+
+def test_a_change_is_learnt_only_once_enough_of_it_was_served():
+    fresh = History(excess_since=NOW - timedelta(hours=24))
+    verdict = decide(FARE_INCREASE, history=fresh)
+    assert not verdict.decision.retrain and verdict.significant
+    assert verdict.decision.reason.startswith(
+        "no retraining: waiting for 2.0 days more of the new world: the excess began with the window from "
+        "2026-03-09 00:00 (24 h of it so far, 3.0 days wanted"
+    )
+    # The first check to see it: the window it covers is all that has been served of the change.
+    assert "waiting for 2.0 days" in decide(FARE_INCREASE, history=History()).decision.reason
+    assert decide(FARE_INCREASE, history=History(excess_since=NOW - timedelta(hours=72))).decision.retrain
+
+
+def test_a_version_without_a_table_is_judged_by_its_evaluation_mae_and_says_so():
+    untabled = Excess(500, 500, 7.1, 2.1, 2.1, 5.0, 30.0, 2500.0, False)
+    reason = decide(untabled).decision.reason
+    assert (
+        "vs 2.10 expected for these trips (no expected-error table with this version: its evaluation MAE for every trip)"
+        in reason
+    )
+
+
+def test_no_evidence_at_all_says_why():
+    verdict = decide(None)
+    assert not verdict.decision.retrain
+    assert "has no evaluation MAE or expected-error table" in verdict.decision.reason
