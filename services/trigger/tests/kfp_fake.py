@@ -216,6 +216,12 @@ def _check_run_source(fake: FakeKfp, body: dict) -> None:
     spec, reference = body.get("pipeline_spec"), body.get("pipeline_version_reference")
     if (spec is None) == (reference is None):
         raise BadRequest("exactly one of pipeline_spec and pipeline_version_reference is required")
+    # A pipeline with Kubernetes settings (kfp.kubernetes) comes as {"pipeline_spec", "platform_spec"},
+    # as kfp.Client sends it (kfp/client/client.py, _PipelineDoc.to_dict); a plain one as the spec itself.
+    if isinstance(spec, dict) and set(spec) == {"pipeline_spec", "platform_spec"}:
+        if not isinstance(spec["platform_spec"], dict) or "platforms" not in spec["platform_spec"]:
+            raise BadRequest("platform_spec has no platforms")
+        spec = spec["pipeline_spec"]
     if spec is not None and not {"pipelineInfo", "root", "components"} <= set(spec):
         raise BadRequest("pipeline_spec is not a compiled pipeline (pipelineInfo, root, components)")
     if reference is not None:
