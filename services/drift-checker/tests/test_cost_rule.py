@@ -22,8 +22,8 @@ FARE_INCREASE = Excess(500, 500, 7.1, 2.1, 2.1, 5.0, 30.0, 2500.0, True)
 AS_EXPECTED = Excess(500, 500, 2.95, 2.9, 2.9, 0.05, 0.9, 25.0, True)
 LONG_SETTLED = NOW - timedelta(days=30)
 DEFAULTS = Policy()
-# A change first seen five days ago: long enough served for a candidate to learn it.
-SETTLED_CHANGE = History(excess_since=NOW - timedelta(days=5))
+# A change first seen ten days ago: long enough served (8 days by default) for a candidate to learn it.
+SETTLED_CHANGE = History(excess_since=NOW - timedelta(days=10))
 
 
 def decide(evidence, policy=DEFAULTS, signals=DRIFT, history=SETTLED_CHANGE, **state):
@@ -94,7 +94,7 @@ def rejected(hours_ago: float, excess: float | None = 5.0, candidate: str = "c1"
 
 
 def test_after_a_rejection_the_same_evidence_waits_and_the_wait_doubles():
-    one = History((rejected(10),), NOW - timedelta(days=5))
+    one = History((rejected(10),), NOW - timedelta(days=10))
     verdict = decide(FARE_INCREASE, history=one)
     assert not verdict.decision.retrain
     assert verdict.decision.reason.startswith(
@@ -102,8 +102,8 @@ def test_after_a_rejection_the_same_evidence_waits_and_the_wait_doubles():
         "2026-03-09 14:00; waiting 24 h (doubled after each rejection) until 2026-03-10 14:00, or until "
         "the excess grows to 7.50 (now 5.00)"
     )
-    assert decide(FARE_INCREASE, history=History((rejected(25),), NOW - timedelta(days=5))).decision.retrain
-    two = History((rejected(80, candidate="c1"), rejected(30, candidate="c2")), NOW - timedelta(days=5))
+    assert decide(FARE_INCREASE, history=History((rejected(25),), NOW - timedelta(days=10))).decision.retrain
+    two = History((rejected(80, candidate="c1"), rejected(30, candidate="c2")), NOW - timedelta(days=10))
     held = decide(FARE_INCREASE, history=two)
     assert "2 candidate(s) rejected" in held.decision.reason and "waiting 2.0 days" in held.decision.reason
     assert decide(
@@ -112,9 +112,9 @@ def test_after_a_rejection_the_same_evidence_waits_and_the_wait_doubles():
 
 
 def test_grown_evidence_ends_the_back_off_early():
-    earlier = History((rejected(2, excess=3.0),), NOW - timedelta(days=5))
+    earlier = History((rejected(2, excess=3.0),), NOW - timedelta(days=10))
     assert decide(FARE_INCREASE, history=earlier).decision.retrain  # 5.0 >= 1.5 x 3.0
-    unknown = History((rejected(2, excess=None),), NOW - timedelta(days=5))
+    unknown = History((rejected(2, excess=None),), NOW - timedelta(days=10))
     held = decide(FARE_INCREASE, history=unknown)
     assert "back-off" in held.decision.reason and "grows to" not in held.decision.reason
 
@@ -124,12 +124,42 @@ def test_a_change_is_learnt_only_once_enough_of_it_was_served():
     verdict = decide(FARE_INCREASE, history=fresh)
     assert not verdict.decision.retrain and verdict.significant
     assert verdict.decision.reason.startswith(
-        "no retraining: waiting for 2.0 days more of the new world: the excess began with the window from "
-        "2026-03-09 00:00 (24 h of it so far, 3.0 days wanted"
+        "no retraining: waiting for 7.0 days more of the new world: the excess began with the window from "
+        "2026-03-09 00:00 (24 h of it so far, 8.0 days wanted"
     )
     # The first check to see it: the window it covers is all that has been served of the change.
-    assert "waiting for 2.0 days" in decide(FARE_INCREASE, history=History()).decision.reason
-    assert decide(FARE_INCREASE, history=History(excess_since=NOW - timedelta(hours=72))).decision.retrain
+    assert "waiting for 7.0 days" in decide(FARE_INCREASE, history=History()).decision.reason
+    assert decide(FARE_INCREASE, history=History(excess_since=NOW - timedelta(hours=192))).decision.retrain
+    assert decide(
+        FARE_INCREASE, Policy(min_new_data_hours=72), history=History(excess_since=NOW - timedelta(hours=72))
+    ).decision.retrain
+
+
+def test_a_model_trained_across_a_change_is_retrained_once_a_whole_window_of_the_new_world_is_there():
+    change = NOW - timedelta(days=67)
+    cured = History(cured_change_since=change)
+    # Trained from before the change: retrained, even though its own errors look as expected.
+    verdict = decide(AS_EXPECTED, history=cured, trained_from=(change - timedelta(days=3)).date())
+    assert verdict.decision.retrain
+    assert verdict.decision.reason.startswith(
+        "retraining needed: completing the cure of the change seen from 2026-01-02 00:00: the live model was "
+        "trained on trips from 2025-12-30, before it; a whole training window (67.0 days) of the new world"
+    )
+    # Not yet a whole window; trained on the new world only; or a candidate was rejected already: no.
+    assert not decide(AS_EXPECTED, history=History(cured_change_since=NOW - timedelta(days=60)),
+                      trained_from=(change - timedelta(days=3)).date()).decision.retrain  # fmt: skip
+    assert not decide(AS_EXPECTED, history=cured, trained_from=change.date()).decision.retrain
+    tried = History((rejected(30),), cured_change_since=change)
+    assert not decide(
+        AS_EXPECTED, history=tried, trained_from=(change - timedelta(days=3)).date()
+    ).decision.retrain
+    # The standing holds still hold it back.
+    held = decide(AS_EXPECTED, history=cured, trained_from=(change - timedelta(days=3)).date(),
+                  promoted_at=NOW - timedelta(hours=1))  # fmt: skip
+    assert (
+        held.decision.reason.startswith("no retraining: cooldown")
+        and "completing the cure" in held.decision.reason
+    )
 
 
 def test_a_version_without_a_table_is_judged_by_its_evaluation_mae_and_says_so():

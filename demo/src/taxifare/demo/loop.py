@@ -315,12 +315,16 @@ class Loop:
 
         It runs locally, with no cooldown after v1's deploy (a demo shows the cure right after the
         disease); when it triggers the training pipeline, that run gets `training` as its parameters.
+        The check's window is the phase's minutes of real time, while the drifted trips it served span
+        `drift_days` simulated days, a whole training window of the new world: so it waits for no
+        more new data.
         """
         hours = ((phase.end - phase.start).total_seconds() + 1) / 3600
         parameters = {
             "window_hours": round(hours, 6),
             "now": phase.end.isoformat(),
             "cooldown_hours": 0.0,
+            "min_new_data_hours": 0.0,
             "backend": "local",
             "training_parameters": json.dumps(training),
         }

@@ -13,7 +13,7 @@ import logging
 import math
 import zlib
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
 
@@ -45,6 +45,7 @@ class LiveModel:
     eval_mae: float | None
     reference_stats: dict
     promoted_at: datetime | None
+    data_start: date | None = None  # the first day of its training data
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,7 @@ class CheckResult:
     evidence: Excess | None = None
     significant: bool = False
     projected_loss: float | None = None
+    excess_since: datetime | None = None
 
 
 def run_check(
@@ -106,22 +108,20 @@ def run_check(
             in_flight=training_runs.in_flight if training_runs else None,
             claim=_pending_claim(conn, policy, now, training_runs),
         )
-        significant, loss = False, None
+        significant, loss, since = False, None, None
         if policy.rule == "cost":
+            history = read_history(conn, live.version, live.promoted_at, now)
             verdict = decide_by_cost(
-                signals,
-                evidence,
-                policy,
-                thresholds.mae_z,
-                history=read_history(conn, live.version, now),
+                signals, evidence, policy, thresholds.mae_z, history=history, trained_from=live.data_start,
                 **state,
-            )
-            decision, significant, loss = verdict.decision, verdict.significant, verdict.projected_loss
+            )  # fmt: skip
+            decision, significant = verdict.decision, verdict.significant
+            loss, since = verdict.projected_loss, verdict.since
         else:
             decision = decide(signals, policy, **state)
         result = CheckResult(
             0, decision.retrain, decision.drift_detected, decision.reason, live.version, start, now,
-            aggregates.count, aggregates.errors.count, signals, evidence, significant, loss,
+            aggregates.count, aggregates.errors.count, signals, evidence, significant, loss, since,
         )  # fmt: skip
         return _store(conn, result)
 
@@ -174,6 +174,7 @@ def load_live_model(conn: sa.Connection) -> LiveModel | None:
         eval_mae=row.eval_mae,
         reference_stats=row.reference_stats or {},
         promoted_at=row.promoted_at,
+        data_start=row.data_start,
     )
 
 
@@ -206,7 +207,8 @@ def _store(conn: sa.Connection, result: CheckResult) -> CheckResult:
         "signals": {s.name: s.to_json() for s in result.signals},
     }
     if result.evidence is not None:
-        statistics["error"] = {**result.evidence.to_json(), "significant": result.significant}
+        since = result.excess_since.isoformat() if result.excess_since else None
+        statistics["error"] = {**result.evidence.to_json(), "significant": result.significant, "since": since}
         statistics["projected_loss"] = result.projected_loss
     statistics = _json_safe(statistics)
     inserted = conn.execute(

@@ -34,6 +34,8 @@ OPTIONS = (
            "cost rule: ... unless the excess has grown this many times since the check that asked"),
     Option("min_new_data_hours", "--min-new-data-hours", "DRIFT_MIN_NEW_DATA_HOURS",
            "cost rule: hours of the new world to serve before a candidate is trained on it"),
+    Option("training_window_days", "--training-window-days", "DRIFT_TRAINING_WINDOW_DAYS",
+           "cost rule: the training pipeline's train_days + eval_days (a whole window of a new world)"),
     Option("window_hours", "--window-hours", "DRIFT_WINDOW_HOURS",
            "check the predictions of the last H hours"),
     Option("min_predictions", "--min-predictions", "DRIFT_MIN_PREDICTIONS",
@@ -60,7 +62,7 @@ OPTIONS = (
 
 _POLICY_FIELDS = {f.name: f for f in fields(Policy)}
 # A cost, or a span of time, of 0 would make every excess pay or none.
-_POSITIVE = {"retrain_cost", "error_cost", "horizon_hours"}
+_POSITIVE = {"retrain_cost", "error_cost", "horizon_hours", "training_window_days"}
 _THRESHOLD_FIELDS = {f.name: f for f in fields(Thresholds)}
 
 

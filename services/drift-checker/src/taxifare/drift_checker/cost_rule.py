@@ -1,6 +1,12 @@
 """The cost rule: retrain only when it pays, and say why in words a person can check.
 
 In order, the first that applies answers:
+0. completing a cure: the live model was trained on a window that began before the change it was
+   trained to cure, and a whole training window (`training_window_days`) of the new world is there
+   now: retrain once more, unless a hold applies or a candidate was rejected against it already. A
+   model retrained soon after a change learns it from a few days, mixed with the old world (a
+   weekday seen only before the change keeps the old prices), and its own evaluation, taken on those
+   days, does not show what it still gets wrong;
 1. too few known fares to measure the error (`min_actuals`): no retraining; the estimated error is
    reported, blind as it is to fare changes;
 2. no significant excess (z below `mae_z`): the model errs as it is expected to on these trips;
@@ -14,7 +20,7 @@ Drift signals (mean gap, distribution) ride along in every reason, as evidence, 
 """
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from taxifare.drift_checker.detectors import Signal
 from taxifare.drift_checker.excess import CostModel, Excess
@@ -27,6 +33,7 @@ class CostVerdict:
     decision: Decision
     significant: bool  # the excess passed the z-test (kept with the check: the onset of a change)
     projected_loss: float | None
+    since: datetime | None = None  # with a significant excess: when it began (the current run's onset)
 
 
 def decide_by_cost(
@@ -40,9 +47,19 @@ def decide_by_cost(
     in_flight: InFlightRun | None,
     claim: PendingClaim | None,
     history: History,
+    trained_from: date | None = None,
 ) -> CostVerdict:
+    """`trained_from` is the first day of the live model's training data."""
     cost = CostModel(policy.retrain_cost, policy.error_cost, policy.horizon_hours)
     drift = _drift_seen(signals)
+    completing = _completing_a_cure(history, trained_from, policy, now)
+    if completing:
+        hold = standing_hold(policy, now, promoted_at, in_flight, claim)
+        if hold:
+            return CostVerdict(
+                Decision(False, True, f"no retraining: {hold} ({completing}{drift})"), False, None
+            )
+        return CostVerdict(Decision(True, True, f"retraining needed: {completing}{drift}"), False, None)
     if evidence is None:
         return _no(
             f"the live model has no evaluation MAE or expected-error table to judge its error by{drift}"
@@ -79,16 +96,16 @@ def decide_by_cost(
             loss,
         )
     evidence_text = f"{measured}); {priced} > a training run's ${cost.retrain_cost:g}"
+    since = history.excess_since or now - timedelta(hours=policy.window_hours)
     hold = (
         standing_hold(policy, now, promoted_at, in_flight, claim)
         or _backoff(history, evidence, policy, now)
-        or _waiting_for_data(history, policy, now)
+        or _waiting_for_data(since, policy, now)
     )
     if hold:
-        return CostVerdict(
-            Decision(False, True, f"no retraining: {hold} (evidence: {evidence_text}{drift})"), True, loss
-        )
-    return CostVerdict(Decision(True, True, f"retraining needed: {evidence_text}{drift}"), True, loss)
+        decision = Decision(False, True, f"no retraining: {hold} (evidence: {evidence_text}{drift})")
+        return CostVerdict(decision, True, loss, since)
+    return CostVerdict(Decision(True, True, f"retraining needed: {evidence_text}{drift}"), True, loss, since)
 
 
 def _no(reason: str) -> CostVerdict:
@@ -135,8 +152,23 @@ def _backoff(history: History, evidence: Excess, policy: Policy, now: datetime) 
     )
 
 
-def _waiting_for_data(history: History, policy: Policy, now: datetime) -> str | None:
-    since = history.excess_since or now - timedelta(hours=policy.window_hours)
+def _completing_a_cure(
+    history: History, trained_from: date | None, policy: Policy, now: datetime
+) -> str | None:
+    change = history.cured_change_since
+    if change is None or trained_from is None or history.rejections:
+        return None
+    window = timedelta(days=policy.training_window_days)
+    if trained_from >= change.date() or now - change < window:
+        return None
+    return (
+        f"completing the cure of the change seen from {change:%Y-%m-%d %H:%M}: the live model was trained on "
+        f"trips from {trained_from}, before it; a whole training window ({_hours(window)}) of the new world "
+        "is there now"
+    )
+
+
+def _waiting_for_data(since: datetime, policy: Policy, now: datetime) -> str | None:
     served = now - since
     needed = timedelta(hours=policy.min_new_data_hours)
     if served >= needed:

@@ -4,6 +4,9 @@
   the check that asked for it had measured. After a rejection, the same evidence must not ask again.
 - Onset: when the current run of checks with a significant excess began (the start of the first such
   check's window). The new world has been served since about then; a candidate needs enough of it.
+- The change the live model cured: the onset the check that asked for its training run had seen.
+  A live model trained partly before it gets one more retrain once a whole window of the new world
+  is there.
 """
 
 from dataclasses import dataclass
@@ -11,6 +14,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
+from taxifare.core import clock
 from taxifare.core.db.tables import deploy_decisions, drift_checks
 
 # Checks are read newest first in pages of this many, until the run of significant excess ends.
@@ -28,10 +32,17 @@ class Rejection:
 class History:
     rejections: tuple[Rejection, ...] = ()  # against the live version, oldest first
     excess_since: datetime | None = None  # window start of the first check of the current run
+    cured_change_since: datetime | None = None  # the onset seen by the check that asked for the live model
 
 
-def read_history(conn: sa.Connection, live_version: str, now: datetime) -> History:
-    return History(_rejections(conn, live_version, now), _excess_since(conn, live_version, now))
+def read_history(
+    conn: sa.Connection, live_version: str, promoted_at: datetime | None, now: datetime
+) -> History:
+    return History(
+        _rejections(conn, live_version, now),
+        _excess_since(conn, live_version, now),
+        _cured_change_since(conn, promoted_at) if promoted_at else None,
+    )
 
 
 def significant(statistics: dict | None) -> bool:
@@ -62,6 +73,17 @@ def _asked_with(conn: sa.Connection, decided_at: datetime) -> float | None:
     ).scalar()
     excess = ((statistics or {}).get("error") or {}).get("excess")
     return float(excess) if isinstance(excess, int | float) else None
+
+
+def _cured_change_since(conn: sa.Connection, promoted_at: datetime) -> datetime | None:
+    statistics = conn.execute(
+        sa.select(drift_checks.c.statistics)
+        .where(drift_checks.c.decision.is_(True), drift_checks.c.checked_at <= promoted_at)
+        .order_by(drift_checks.c.checked_at.desc(), drift_checks.c.id.desc())
+        .limit(1)
+    ).scalar()
+    since = ((statistics or {}).get("error") or {}).get("since")
+    return clock.parse(since) if isinstance(since, str) else None
 
 
 def _excess_since(conn: sa.Connection, live_version: str, now: datetime) -> datetime | None:

@@ -37,8 +37,13 @@ class Policy:
     # excess has grown by this factor since the check that asked for it.
     backoff_hours: float = 24.0
     backoff_growth: float = 1.5
-    # The new world must have been served this long before a candidate is trained on it.
-    min_new_data_hours: float = 72.0
+    # A new world must have been served this long before a candidate is trained on it: the training
+    # pipeline's evaluation days and one more (its defaults: 7 + 1 days), so the candidate is judged on
+    # the new world only and has learnt some of it.
+    min_new_data_hours: float = 192.0
+    # The training pipeline's train_days + eval_days: once a new world fills a whole window, a live
+    # model trained partly on the old one is retrained once more (see cost_rule).
+    training_window_days: float = 67.0
 
 
 @dataclass(frozen=True)
