@@ -123,3 +123,34 @@ def test_the_oracle_retrains_once_a_full_window_of_the_new_regime_is_in_the_stor
     [oracle] = run_plan(Plan("three-events", ("oracle",), settings, tmp_path / "sim"))
     assert [r["at"] for r in oracle["retrain_log"]] == [(START + timedelta(days=35)).isoformat()]
     assert oracle["retrain_log"][0]["reason"].startswith("oracle: 5 days of trips since covariate shift")
+
+
+def test_a_benign_covariate_shift_costs_at_most_one_retrain_and_never_two_rejections(tmp_path, tiny_settings):
+    """three-events to day 42: from day 30, longer and airport trips on the same card. The checker sees
+    the drift and does not retrain on it (the shipped cost rule); the previous release's rule does."""
+    settings = {
+        **tiny_settings,
+        "days": 42,
+        "trips_per_day": 300,
+        "train_days": 5,
+        "eval_days": 3,
+        "epochs": 5,
+    }
+    checker, signals = run_plan(Plan("three-events", ("checker", "signals"), settings, tmp_path / "sim"))
+
+    assert checker["retrains"] <= 1, checker["retrain_log"]
+    assert checker["max_rejected_in_a_row"] <= 1
+    assert signals["retrains"] > checker["retrains"]
+    engine = connect_engine(
+        database_of(Plan("three-events", ("checker",), settings, tmp_path / "sim"), "checker")
+    )
+    with engine.connect() as conn:
+        reasons = (
+            conn.execute(
+                sa.select(drift_checks.c.reason).where(drift_checks.c.checked_at > START + timedelta(days=31))
+            )
+            .scalars()
+            .all()
+        )
+    engine.dispose()
+    assert any("drift seen, not a reason alone" in reason for reason in reasons)

@@ -2,8 +2,10 @@
 
 - Rejections: the candidates the deployer rejected against the live version, each with the excess
   the check that asked for it had measured. After a rejection, the same evidence must not ask again.
-- Onset: when the current run of checks with a significant excess began (the start of the first such
-  check's window). The new world has been served since about then; a candidate needs enough of it.
+- Onset: when the current run of checks with an elevated excess began (the start of the first such
+  check's window): excess at least `ONSET_Z` standard errors, so a gradual change whose excess
+  hovers near significance for a while is not taken to start anew each time it dips below. The new
+  world has been served since about then; a candidate needs enough of it.
 - The change the live model cured: the onset the check that asked for its training run had seen.
   A live model trained partly before it gets one more retrain once a whole window of the new world
   is there.
@@ -17,8 +19,10 @@ import sqlalchemy as sa
 from taxifare.core import clock
 from taxifare.core.db.tables import deploy_decisions, drift_checks
 
-# Checks are read newest first in pages of this many, until the run of significant excess ends.
+# Checks are read newest first in pages of this many, until the run of elevated excess ends.
 _PAGE = 50
+# An excess this many standard errors above expectation continues a run (significance is `mae_z`).
+ONSET_Z = 1.0
 
 
 @dataclass(frozen=True)
@@ -31,7 +35,7 @@ class Rejection:
 @dataclass(frozen=True)
 class History:
     rejections: tuple[Rejection, ...] = ()  # against the live version, oldest first
-    excess_since: datetime | None = None  # window start of the first check of the current run
+    excess_since: datetime | None = None  # window start of the first check of the current elevated run
     cured_change_since: datetime | None = None  # the onset seen by the check that asked for the live model
 
 
@@ -45,9 +49,9 @@ def read_history(
     )
 
 
-def significant(statistics: dict | None) -> bool:
-    error = (statistics or {}).get("error") or {}
-    return bool(error.get("significant"))
+def elevated(statistics: dict | None) -> bool:
+    z = ((statistics or {}).get("error") or {}).get("z")
+    return isinstance(z, int | float) and z >= ONSET_Z
 
 
 def _rejections(conn: sa.Connection, live_version: str, now: datetime) -> tuple[Rejection, ...]:
@@ -98,7 +102,7 @@ def _excess_since(conn: sa.Connection, live_version: str, now: datetime) -> date
             .offset(offset)
         ).all()
         for row in page:
-            if not significant(row.statistics):
+            if not elevated(row.statistics):
                 return earliest
             earliest = row.window_start
         if len(page) < _PAGE:
