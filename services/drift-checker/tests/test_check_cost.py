@@ -120,3 +120,22 @@ def test_a_version_without_a_table_is_judged_by_its_evaluation_mae(engine, refer
     result = run_check(engine, HOURLY, now=sim.T0 + sim.hours(1))
     assert result.evidence is not None and not result.evidence.table
     assert "(no expected-error table with this version: its evaluation MAE for every trip)" in result.reason
+
+
+def test_the_onset_is_the_start_of_the_run_of_elevated_excess(engine, reference_with_table, sim):
+    """Stored checks with z 4, 0.5, 1.5, 2.5 (newest last): the run of z >= 1 began with the third."""
+    from taxifare.drift_checker.history import read_history
+
+    sim.add_live_model(engine, reference_with_table, promoted_at=sim.T0 - LONG_AGO)
+    with engine.begin() as conn:
+        for i, z in enumerate([4.0, 0.5, 1.5, 2.5]):
+            conn.execute(drift_checks.insert().values(
+                checked_at=sim.T0 + sim.hours(i + 1), model_version="v1", window_start=sim.T0 + sim.hours(i),
+                window_end=sim.T0 + sim.hours(i + 1), decision=False, reason="stored",
+                statistics={"error": {"z": z, "excess": z / 2}},
+            ))  # fmt: skip
+    with engine.connect() as conn:
+        history = read_history(conn, "v1", sim.T0 - LONG_AGO, sim.T0 + sim.hours(4))
+        assert history.excess_since == sim.T0 + sim.hours(2)
+        # Another version's checks do not count; a version without any check has no onset.
+        assert read_history(conn, "v2", sim.T0 - LONG_AGO, sim.T0 + sim.hours(4)).excess_since is None

@@ -59,6 +59,8 @@ class DemoState:
             PYTHONUNBUFFERED="1",
         )
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        # Pipeline steps run inside the trigger's process: TensorFlow is imported once a run, not once a step.
+        env.setdefault("TAXIFARE_EXECUTOR", "in-process")
         # The predictor asks the registry often, so the swap shows within a second of the deploy.
         env.setdefault("PREDICTOR_POLL_SECONDS", "1")
         return env
