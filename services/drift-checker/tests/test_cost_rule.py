@@ -64,6 +64,24 @@ def test_too_few_known_fares_reports_the_estimate_and_waits():
     )
 
 
+def test_a_gradual_change_is_seen_once_its_run_of_windows_adds_up():
+    from taxifare.drift_checker.excess import Measured
+
+    creeping = Excess(500, 500, 3.4, 3.0, 3.0, 0.4, 2.0, 200.0, True, stderr=0.2)
+    alone = decide(creeping, history=History(excess_since=NOW - timedelta(hours=24)))
+    assert not alone.significant and "z 2.0 < 3)" in alone.decision.reason
+    run = History(
+        excess_since=NOW - timedelta(days=10),
+        elevated_windows=(Measured(500, 0.35, 0.2), Measured(500, 0.3, 0.2)),
+    )
+    verdict = decide(creeping, history=run)
+    assert verdict.significant and verdict.decision.retrain
+    assert "z 2.0; 3.0 pooled over 3 windows since 2026-02-28 00:00)" in verdict.decision.reason
+    # A window that does not continue the run (z < 1) is judged alone.
+    quiet = Excess(500, 500, 3.1, 3.0, 3.0, 0.1, 0.5, 50.0, True, stderr=0.2)
+    assert "pooled" not in decide(quiet, history=run).decision.reason
+
+
 def test_an_excess_cheaper_than_a_training_run_is_not_worth_one():
     small_traffic = Excess(120, 120, 3.4, 3.0, 3.0, 0.4, 4.0, 48.0, True)
     verdict = decide(small_traffic, Policy(min_actuals=100, retrain_cost=20.0))

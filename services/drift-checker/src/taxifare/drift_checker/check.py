@@ -110,7 +110,7 @@ def run_check(
         )
         significant, loss, since = False, None, None
         if policy.rule == "cost":
-            history = read_history(conn, live.version, live.promoted_at, now)
+            history = read_history(conn, live.version, live.promoted_at, now, window_start=start)
             verdict = decide_by_cost(
                 signals, evidence, policy, thresholds.mae_z, history=history, trained_from=live.data_start,
                 **state,

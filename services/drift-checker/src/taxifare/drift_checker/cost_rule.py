@@ -9,7 +9,8 @@ In order, the first that applies answers:
    days, does not show what it still gets wrong;
 1. too few known fares to measure the error (`min_actuals`): no retraining; the estimated error is
    reported, blind as it is to fare changes;
-2. no significant excess (z below `mae_z`): the model errs as it is expected to on these trips;
+2. no significant excess (z below `mae_z`, in this window and pooled with the earlier windows of
+   the current run of elevated excess): the model errs as it is expected to on these trips;
 3. the excess costs less over the horizon than a training run;
 4. a hold: a run in flight, another check's claim, the cooldown after a deploy; a back-off after a
    rejected candidate (wait `backoff_hours`, doubled after each further rejection, unless the excess
@@ -23,8 +24,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from taxifare.drift_checker.detectors import Signal
-from taxifare.drift_checker.excess import CostModel, Excess
-from taxifare.drift_checker.history import History
+from taxifare.drift_checker.excess import CostModel, Excess, Measured, pooled_z
+from taxifare.drift_checker.history import ONSET_Z, History
 from taxifare.drift_checker.policy import Decision, InFlightRun, PendingClaim, Policy, standing_hold
 
 
@@ -74,8 +75,9 @@ def decide_by_cost(
         return _no(
             f"too few known fares to measure the error: {evidence.n_known} < {policy.min_actuals}{estimate}{drift}"
         )
-    measured = _measured(evidence)
-    significant = evidence.z >= mae_z
+    pooled = _pooled(evidence, history)
+    measured = _measured(evidence, pooled, history)
+    significant = evidence.z >= mae_z or (pooled is not None and pooled >= mae_z)
     if not significant:
         return _no(
             f"the error is what the model is expected to make on these trips: {measured} < {mae_z:g}){drift}"
@@ -112,7 +114,14 @@ def _no(reason: str) -> CostVerdict:
     return CostVerdict(Decision(False, False, f"no retraining: {reason}"), False, None)
 
 
-def _measured(evidence: Excess) -> str:
+def _pooled(evidence: Excess, history: History) -> float | None:
+    """The z of this window pooled with the run's earlier ones, when it continues the run."""
+    if evidence.z < ONSET_Z or not history.elevated_windows or evidence.stderr is None:
+        return None
+    return pooled_z([Measured(evidence.n_known, evidence.excess, evidence.stderr), *history.elevated_windows])
+
+
+def _measured(evidence: Excess, pooled: float | None = None, history: History | None = None) -> str:
     basis = (
         ""
         if evidence.table
@@ -122,6 +131,12 @@ def _measured(evidence: Excess) -> str:
         f"realised MAE {evidence.realised_mae:.2f} on {evidence.n_known} known fares vs "
         f"{evidence.expected_mae_known:.2f} expected for these trips{basis} (excess {evidence.excess:+.2f} "
         f"a prediction, z {evidence.z:.1f}"
+        + (
+            f"; {pooled:.1f} pooled over {len(history.elevated_windows) + 1} windows since "
+            f"{history.excess_since:%Y-%m-%d %H:%M}"
+            if pooled is not None
+            else ""
+        )
     )
 
 

@@ -8,7 +8,9 @@ only the realised one. So:
 
 - measured excess: over the predictions whose real fare is known, the mean of |error| - expected,
   with a z-test on it (per-trip differences, their standard error), so a few unlucky trips do not
-  count;
+  count; and, CARA's cumulative threshold, the same test pooled over the run of earlier checks whose
+  excess was already elevated (`pooled`), so a gradual change is seen once its evidence adds up, not
+  only once one window alone shows it;
 - estimated error: the expected MAE over every prediction of the window, known fare or not. It sees
   what the inputs do to the error and nothing else: blind to a concept change (a fare increase moves no
   input), which is what the measured excess is for. Predictions whose fare is not known yet (a label
@@ -65,6 +67,7 @@ class Excess:
     z: float | None
     window_excess: float | None  # dollars of excess error over every prediction of the window
     table: bool
+    stderr: float | None = None  # of `excess`
 
     @property
     def measured(self) -> bool:
@@ -95,4 +98,25 @@ def excess_of(aggregates: ErrorAggregates) -> Excess:
     window_excess = excess * a.n_known
     if a.n > a.n_known and expected > 0:
         window_excess += (excess / expected) * (a.expected_total - a.expected_known_total)
-    return Excess(a.n, a.n_known, realised, expected, estimated, excess, z, window_excess, a.table)
+    return Excess(a.n, a.n_known, realised, expected, estimated, excess, z, window_excess, a.table, stderr)
+
+
+@dataclass(frozen=True)
+class Measured:
+    """One window's measured excess, as a check stored it."""
+
+    n_known: int
+    excess: float
+    stderr: float
+
+
+def pooled_z(windows: list[Measured]) -> float | None:
+    """The z of the mean excess over disjoint windows (each weighted by its known fares)."""
+    total = sum(w.n_known for w in windows)
+    if not total:
+        return None
+    mean = sum(w.n_known * w.excess for w in windows) / total
+    variance = sum((w.n_known * w.stderr) ** 2 for w in windows) / total**2
+    if variance <= 0:
+        return 0.0 if mean == 0 else math.copysign(math.inf, mean)
+    return mean / math.sqrt(variance)

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from taxifare.core import clock
 from taxifare.core.db.tables import deploy_decisions, drift_checks
+from taxifare.drift_checker.excess import Measured
 
 # Checks are read newest first in pages of this many, until the run of elevated excess ends.
 _PAGE = 50
@@ -36,16 +37,25 @@ class Rejection:
 class History:
     rejections: tuple[Rejection, ...] = ()  # against the live version, oldest first
     excess_since: datetime | None = None  # window start of the first check of the current elevated run
+    # The run's measurements in windows that do not overlap (newest first), for the pooled test.
+    elevated_windows: tuple[Measured, ...] = ()
     cured_change_since: datetime | None = None  # the onset seen by the check that asked for the live model
 
 
 def read_history(
-    conn: sa.Connection, live_version: str, promoted_at: datetime | None, now: datetime
+    conn: sa.Connection,
+    live_version: str,
+    promoted_at: datetime | None,
+    now: datetime,
+    window_start: datetime | None = None,
 ) -> History:
+    """`window_start`: of the check being decided, whose window earlier checks may overlap."""
+    since, windows = _elevated_run(conn, live_version, now, window_start or now)
     return History(
         _rejections(conn, live_version, now),
-        _excess_since(conn, live_version, now),
+        since,
         _cured_change_since(conn, promoted_at) if promoted_at else None,
+        windows,
     )
 
 
@@ -90,12 +100,16 @@ def _cured_change_since(conn: sa.Connection, promoted_at: datetime) -> datetime 
     return clock.parse(since) if isinstance(since, str) else None
 
 
-def _excess_since(conn: sa.Connection, live_version: str, now: datetime) -> datetime | None:
-    earliest = None
+def _elevated_run(
+    conn: sa.Connection, live_version: str, now: datetime, free_until: datetime
+) -> tuple[datetime | None, tuple]:
+    """(start of the run of elevated checks, their measurements in windows disjoint from each other and
+    ending by `free_until`, newest first)."""
+    earliest, windows = None, []
     offset = 0
     while True:
         page = conn.execute(
-            sa.select(drift_checks.c.window_start, drift_checks.c.statistics)
+            sa.select(drift_checks.c.window_start, drift_checks.c.window_end, drift_checks.c.statistics)
             .where(drift_checks.c.model_version == live_version, drift_checks.c.checked_at <= now)
             .order_by(drift_checks.c.checked_at.desc(), drift_checks.c.id.desc())
             .limit(_PAGE)
@@ -103,8 +117,21 @@ def _excess_since(conn: sa.Connection, live_version: str, now: datetime) -> date
         ).all()
         for row in page:
             if not elevated(row.statistics):
-                return earliest
+                return earliest, tuple(windows)
             earliest = row.window_start
+            measured = _measured(row.statistics)
+            # Checks more often than their window see the same trips again: pool disjoint windows only.
+            if measured is not None and row.window_end <= free_until:
+                windows.append(measured)
+                free_until = row.window_start
         if len(page) < _PAGE:
-            return earliest
+            return earliest, tuple(windows)
         offset += _PAGE
+
+
+def _measured(statistics: dict) -> Measured | None:
+    error = statistics.get("error") or {}
+    values = [error.get(k) for k in ("n_known", "excess", "stderr")]
+    if not all(isinstance(v, int | float) for v in values):
+        return None
+    return Measured(int(values[0]), float(values[1]), float(values[2]))
