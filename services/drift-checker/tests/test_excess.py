@@ -78,6 +78,6 @@ def test_the_pooled_z_adds_disjoint_windows_up():
     assert pooled_z([window] * 3) == pytest.approx(2.0 * math.sqrt(3))
     # Weighted by known fares: a small window counts less.
     assert pooled_z([Measured(300, 1.0, 0.1), Measured(100, 0.0, 0.2)]) == pytest.approx(
-        0.75 / math.sqrt(0.0081)
+        0.75 / math.sqrt((30**2 + 20**2) / 400**2)
     )
     assert pooled_z([]) is None
