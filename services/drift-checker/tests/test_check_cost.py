@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
-from taxifare.core.db.tables import deploy_decisions, drift_checks
+from taxifare.core.db.tables import deploy_decisions, drift_checks, model_versions
 from taxifare.drift_checker.check import run_check
 from taxifare.drift_checker.error_window import aggregate_errors
 from taxifare.drift_checker.excess import excess_of
@@ -139,3 +139,26 @@ def test_the_onset_is_the_start_of_the_run_of_elevated_excess(engine, reference_
         assert history.excess_since == sim.T0 + sim.hours(2)
         # Another version's checks do not count; a version without any check has no onset.
         assert read_history(conn, "v2", sim.T0 - LONG_AGO, sim.T0 + sim.hours(4)).excess_since is None
+
+
+def test_a_model_trained_across_the_change_it_cured_is_retrained_once_a_window_of_it_is_there(
+    engine, reference_with_table, sim
+):
+    """v1 went live for a change first seen 30 hours before now, trained on data from days before it."""
+    change = sim.T0 - sim.hours(29)
+    sim.add_live_model(engine, reference_with_table, promoted_at=sim.T0 - sim.hours(20))
+    with engine.begin() as conn:
+        conn.execute(sa.update(model_versions).values(data_start=(change - timedelta(days=3)).date()))
+        conn.execute(drift_checks.insert().values(
+            checked_at=sim.T0 - sim.hours(21), model_version="v0", window_start=change, window_end=sim.T0 - sim.hours(21),
+            decision=True, reason="retraining needed", statistics={"error": {"z": 9.0, "since": change.isoformat()}},
+        ))  # fmt: skip
+    hourly_traffic(engine, sim, sim.NORMAL, windows=1, seed=15)
+    one_day_window = Policy(window_hours=1, training_window_days=1)
+
+    result = run_check(engine, one_day_window, now=sim.T0 + sim.hours(1))
+    assert result.decision
+    assert result.reason.startswith(
+        f"retraining needed: completing the cure of the change seen from {change:%Y-%m-%d %H:%M}: the live "
+        f"model was trained on trips from {(change - timedelta(days=3)).date()}, before it"
+    )

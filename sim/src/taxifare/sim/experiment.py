@@ -79,6 +79,7 @@ def simulate(plan: Plan, policy_name: str, progress: Callable[[int], None] = lam
         simulation.run()
         result = score(simulation.engine, stream, policy.name, plan.seed, simulation.timings).to_json()
         result["failed_runs"] = simulation.timings.failed_runs
+        result["failed_pipeline_runs"] = len(simulation.timings.failed_runs)
     except BaseException:
         if simulation is not None:
             simulation.engine.dispose()

@@ -18,6 +18,7 @@ COLUMNS = (
     ("rejected", "rejected"),
     ("max_rejected_in_a_row", "rejected in a row"),
     ("checks_saying_retrain", "checks saying retrain"),
+    ("failed_pipeline_runs", "failed runs"),
     ("mae", "MAE"),
     ("excess_mae_over_oracle", "MAE - oracle's"),
     ("training_seconds", "training s"),

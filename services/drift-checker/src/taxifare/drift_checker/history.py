@@ -52,10 +52,10 @@ def read_history(
     """`window_start`: of the check being decided, whose window earlier checks may overlap."""
     since, windows = _elevated_run(conn, live_version, now, window_start or now)
     return History(
-        _rejections(conn, live_version, now),
-        since,
-        _cured_change_since(conn, promoted_at) if promoted_at else None,
-        windows,
+        rejections=_rejections(conn, live_version, now),
+        excess_since=since,
+        elevated_windows=windows,
+        cured_change_since=_cured_change_since(conn, promoted_at) if promoted_at else None,
     )
 
 
