@@ -2,11 +2,12 @@
 
 In order, the first that applies answers:
 0. completing a cure: the live model was trained on a window that began before the change it was
-   trained to cure, and a whole training window (`training_window_days`) of the new world is there
-   now: retrain once more, unless a hold applies or a candidate was rejected against it already. A
-   model retrained soon after a change learns it from a few days, mixed with the old world (a
-   weekday seen only before the change keeps the old prices), and its own evaluation, taken on those
-   days, does not show what it still gets wrong;
+   trained to cure, a whole training window (`training_window_days`) of the new world is there now,
+   and the world has settled (this window's excess is not elevated: a change still under way is the
+   measured excess's to follow): retrain once more, unless a hold applies or a candidate was rejected
+   against it already. A model retrained soon after a change learns it from a few days, mixed with
+   the old world (a weekday seen only before the change keeps the old prices), and its own
+   evaluation, taken on those days, does not show what it still gets wrong;
 1. too few known fares to measure the error (`min_actuals`): no retraining; the estimated error is
    reported, blind as it is to fare changes;
 2. no significant excess (z below `mae_z`, in this window and pooled with the earlier windows of
@@ -53,7 +54,8 @@ def decide_by_cost(
     """`trained_from` is the first day of the live model's training data."""
     cost = CostModel(policy.retrain_cost, policy.error_cost, policy.horizon_hours)
     drift = _drift_seen(signals)
-    completing = _completing_a_cure(history, trained_from, policy, now)
+    settled = evidence is None or evidence.z is None or evidence.z < ONSET_Z
+    completing = _completing_a_cure(history, trained_from, policy, now) if settled else None
     if completing:
         hold = standing_hold(policy, now, promoted_at, in_flight, claim)
         if hold:
