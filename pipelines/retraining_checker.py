@@ -22,7 +22,7 @@ def make_pipeline(images: Images, kfp_host: str):
         retrain_cost: float = 5.0,
         error_cost: float = 0.05,
         horizon_hours: float = 168.0,
-        backoff_hours: float = 24.0,
+        backoff_hours: float = 168.0,
         min_new_data_hours: float = 192.0,
         training_window_days: float = 67.0,
         window_hours: float = 24.0,

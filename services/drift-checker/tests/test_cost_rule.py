@@ -6,7 +6,7 @@ import pytest
 
 from taxifare.drift_checker.cost_rule import decide_by_cost
 from taxifare.drift_checker.detectors import Signal
-from taxifare.drift_checker.excess import Excess
+from taxifare.drift_checker.excess import Excess, Measured
 from taxifare.drift_checker.history import History, Rejection
 from taxifare.drift_checker.policy import InFlightRun, PendingClaim, Policy
 
@@ -18,7 +18,7 @@ DRIFT = [
     Signal("performance", True, True, "realised MAE 4.10 vs evaluation MAE 2.00", {}),
 ]
 # Measured over 500 known fares of a 24 h window of 500 predictions, all known.
-FARE_INCREASE = Excess(500, 500, 7.1, 2.1, 2.1, 5.0, 30.0, 2500.0, True)
+FARE_INCREASE = Excess(500, 500, 7.1, 2.1, 2.1, 5.0, 30.0, 2500.0, True, stderr=5.0 / 30)
 AS_EXPECTED = Excess(500, 500, 2.95, 2.9, 2.9, 0.05, 0.9, 25.0, True)
 LONG_SETTLED = NOW - timedelta(days=30)
 DEFAULTS = Policy()
@@ -108,7 +108,8 @@ def test_standing_holds_name_themselves_and_the_evidence(state, expected):
 
 
 def rejected(hours_ago: float, excess: float | None = 5.0, candidate: str = "c1") -> Rejection:
-    return Rejection(NOW - timedelta(hours=hours_ago), candidate, excess)
+    asked = None if excess is None else Measured(500, excess, 0.3)
+    return Rejection(NOW - timedelta(hours=hours_ago), candidate, asked)
 
 
 def test_after_a_rejection_the_same_evidence_waits_and_the_wait_doubles():
@@ -117,24 +118,34 @@ def test_after_a_rejection_the_same_evidence_waits_and_the_wait_doubles():
     assert not verdict.decision.retrain
     assert verdict.decision.reason.startswith(
         "no retraining: back-off: 1 candidate(s) rejected against the live model, the last (c1) at "
-        "2026-03-09 14:00; waiting 24 h (doubled after each rejection) until 2026-03-10 14:00, or until "
-        "the excess grows to 7.50 (now 5.00)"
+        "2026-03-09 14:00; waiting 7.0 days (doubled after each rejection) until 2026-03-16 14:00, or until "
+        "the excess grows significantly to 7.50 or more (now 5.00)"
     )
-    assert decide(FARE_INCREASE, history=History((rejected(25),), NOW - timedelta(days=10))).decision.retrain
-    two = History((rejected(80, candidate="c1"), rejected(30, candidate="c2")), NOW - timedelta(days=10))
+    assert decide(FARE_INCREASE, history=History((rejected(169),), NOW - timedelta(days=10))).decision.retrain
+    two = History((rejected(400, candidate="c1"), rejected(200, candidate="c2")), NOW - timedelta(days=10))
     held = decide(FARE_INCREASE, history=two)
-    assert "2 candidate(s) rejected" in held.decision.reason and "waiting 2.0 days" in held.decision.reason
+    assert "2 candidate(s) rejected" in held.decision.reason and "waiting 14.0 days" in held.decision.reason
+    later = NOW + timedelta(hours=137)
+    assert decide(FARE_INCREASE, history=two, now=later).decision.retrain
+
+
+def test_only_a_significant_growth_of_the_excess_ends_the_back_off_early():
+    # 5.0 now (standard error 5/30) against 3.0 then (0.3): 1.67 x, and 2.0 > 3 x 0.34
     assert decide(
-        FARE_INCREASE, history=History(two.rejections, two.excess_since), now=NOW + timedelta(hours=19)
+        FARE_INCREASE, history=History((rejected(2, excess=3.0),), NOW - timedelta(days=10))
     ).decision.retrain
-
-
-def test_grown_evidence_ends_the_back_off_early():
-    earlier = History((rejected(2, excess=3.0),), NOW - timedelta(days=10))
-    assert decide(FARE_INCREASE, history=earlier).decision.retrain  # 5.0 >= 1.5 x 3.0
+    # 1.67 x as well, but the windows' noise could make that difference
+    noisy = History(
+        (Rejection(NOW - timedelta(hours=2), "c1", Measured(500, 3.0, 0.9)),), NOW - timedelta(days=10)
+    )
+    assert not decide(FARE_INCREASE, history=noisy).decision.retrain
+    # Significantly more, but not 1.5 x
+    assert not decide(
+        FARE_INCREASE, history=History((rejected(2, excess=4.0),), NOW - timedelta(days=10))
+    ).decision.retrain
     unknown = History((rejected(2, excess=None),), NOW - timedelta(days=10))
     held = decide(FARE_INCREASE, history=unknown)
-    assert "back-off" in held.decision.reason and "grows to" not in held.decision.reason
+    assert "back-off" in held.decision.reason and "grows" not in held.decision.reason
 
 
 def test_a_change_is_learnt_only_once_enough_of_it_was_served():

@@ -2,25 +2,27 @@
 
 In order, the first that applies answers:
 0. completing a cure: the live model was trained on a window that began before the change it was
-   trained to cure, a whole training window (`training_window_days`) of the new world is there now,
-   and the world has settled (this window's excess is not elevated: a change still under way is the
-   measured excess's to follow): retrain once more, unless a hold applies or a candidate was rejected
-   against it already. A model retrained soon after a change learns it from a few days, mixed with
-   the old world (a weekday seen only before the change keeps the old prices), and its own
-   evaluation, taken on those days, does not show what it still gets wrong;
+   trained to cure, and a whole training window (`training_window_days`) of the new world is there
+   now: retrain once more, unless a hold applies or a candidate was rejected against it already. A
+   model retrained soon after a change learns it from a few days, mixed with the old world (a
+   weekday seen only before the change keeps the old prices), and its own evaluation, taken on those
+   days, does not show what it still gets wrong;
 1. too few known fares to measure the error (`min_actuals`): no retraining; the estimated error is
    reported, blind as it is to fare changes;
 2. no significant excess (z below `mae_z`, in this window and pooled with the earlier windows of
    the current run of elevated excess): the model errs as it is expected to on these trips;
 3. the excess costs less over the horizon than a training run;
 4. a hold: a run in flight, another check's claim, the cooldown after a deploy; a back-off after a
-   rejected candidate (wait `backoff_hours`, doubled after each further rejection, unless the excess
-   has grown `backoff_growth` times since the check that asked for it); too little of the new world
-   served yet (`min_new_data_hours` since the first check that saw the excess);
+   rejected candidate (wait `backoff_hours`, doubled after each further rejection, so that the next
+   candidate is trained and judged on data the rejected one did not see, unless the excess has grown
+   since the check that asked for it, `backoff_growth` times and significantly, beyond what two
+   windows differ by chance); too little of the new world served yet (`min_new_data_hours` since the
+   first check that saw the excess);
 5. retraining needed.
 Drift signals (mean gap, distribution) ride along in every reason, as evidence, never as the cause.
 """
 
+import math
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -54,8 +56,7 @@ def decide_by_cost(
     """`trained_from` is the first day of the live model's training data."""
     cost = CostModel(policy.retrain_cost, policy.error_cost, policy.horizon_hours)
     drift = _drift_seen(signals)
-    settled = evidence is None or evidence.z is None or evidence.z < ONSET_Z
-    completing = _completing_a_cure(history, trained_from, policy, now) if settled else None
+    completing = _completing_a_cure(history, trained_from, policy, now)
     if completing:
         hold = standing_hold(policy, now, promoted_at, in_flight, claim)
         if hold:
@@ -103,7 +104,7 @@ def decide_by_cost(
     since = history.excess_since or now - timedelta(hours=policy.window_hours)
     hold = (
         standing_hold(policy, now, promoted_at, in_flight, claim)
-        or _backoff(history, evidence, policy, now)
+        or _backoff(history, evidence, policy, mae_z, now)
         or _waiting_for_data(since, policy, now)
     )
     if hold:
@@ -147,7 +148,7 @@ def _drift_seen(signals: list[Signal]) -> str:
     return f"; drift seen, not a reason alone: {'; '.join(fired)}" if fired else ""
 
 
-def _backoff(history: History, evidence: Excess, policy: Policy, now: datetime) -> str | None:
+def _backoff(history: History, evidence: Excess, policy: Policy, mae_z: float, now: datetime) -> str | None:
     if not history.rejections:
         return None
     last = history.rejections[-1]
@@ -155,11 +156,13 @@ def _backoff(history: History, evidence: Excess, policy: Policy, now: datetime) 
     wait = timedelta(hours=policy.backoff_hours * 2 ** (count - 1))
     if now - last.decided_at >= wait:
         return None
-    if last.excess is not None and last.excess > 0 and evidence.excess >= policy.backoff_growth * last.excess:
+    then = last.asked
+    if then is not None and then.excess > 0 and _grown(evidence, then, policy.backoff_growth, mae_z):
         return None
     grown = (
-        f", or until the excess grows to {policy.backoff_growth * last.excess:.2f} (now {evidence.excess:.2f})"
-        if last.excess is not None and last.excess > 0
+        f", or until the excess grows significantly to {policy.backoff_growth * then.excess:.2f} or more "
+        f"(now {evidence.excess:.2f})"
+        if then is not None and then.excess > 0
         else ""
     )
     return (
@@ -167,6 +170,13 @@ def _backoff(history: History, evidence: Excess, policy: Policy, now: datetime) 
         f"{last.decided_at:%Y-%m-%d %H:%M}; waiting {_hours(wait)} (doubled after each rejection) until "
         f"{last.decided_at + wait:%Y-%m-%d %H:%M}{grown}"
     )
+
+
+def _grown(now: Excess, then: Measured, growth: float, mae_z: float) -> bool:
+    """More excess than `growth` times what was measured then, by more than two windows differ by chance."""
+    if now.excess < growth * then.excess or now.stderr is None:
+        return False
+    return now.excess - then.excess >= mae_z * math.hypot(now.stderr, then.stderr)
 
 
 def _completing_a_cure(

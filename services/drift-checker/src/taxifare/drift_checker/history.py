@@ -30,7 +30,7 @@ ONSET_Z = 1.0
 class Rejection:
     decided_at: datetime
     candidate: str
-    excess: float | None  # what the check that asked for this retrain measured, dollars a prediction
+    asked: Measured | None  # what the check that asked for this retrain measured
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ def _rejections(conn: sa.Connection, live_version: str, now: datetime) -> tuple[
     return tuple(Rejection(r.decided_at, r.candidate_version, _asked_with(conn, r.decided_at)) for r in rows)
 
 
-def _asked_with(conn: sa.Connection, decided_at: datetime) -> float | None:
+def _asked_with(conn: sa.Connection, decided_at: datetime) -> Measured | None:
     """The measured excess of the last check that asked for retraining before this decision."""
     statistics = conn.execute(
         sa.select(drift_checks.c.statistics)
@@ -85,8 +85,7 @@ def _asked_with(conn: sa.Connection, decided_at: datetime) -> float | None:
         .order_by(drift_checks.c.checked_at.desc(), drift_checks.c.id.desc())
         .limit(1)
     ).scalar()
-    excess = ((statistics or {}).get("error") or {}).get("excess")
-    return float(excess) if isinstance(excess, int | float) else None
+    return _measured(statistics or {})
 
 
 def _cured_change_since(conn: sa.Connection, promoted_at: datetime) -> datetime | None:

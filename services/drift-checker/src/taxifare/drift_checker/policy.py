@@ -33,9 +33,10 @@ class Policy:
     retrain_cost: float = 5.0
     error_cost: float = 0.05
     horizon_hours: float = 168.0
-    # After a rejected candidate: wait this long, doubled after each further rejection, unless the
-    # excess has grown by this factor since the check that asked for it.
-    backoff_hours: float = 24.0
+    # After a rejected candidate: wait this long, doubled after each further rejection (the training
+    # pipeline's evaluation days, 7: the next candidate is judged on days the rejected one never saw),
+    # unless the excess has grown significantly, by this factor, since the check that asked for it.
+    backoff_hours: float = 168.0
     backoff_growth: float = 1.5
     # A new world must have been served this long before a candidate is trained on it: the training
     # pipeline's evaluation days and one more (its defaults: 7 + 1 days), so the candidate is judged on
