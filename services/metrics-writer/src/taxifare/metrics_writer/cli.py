@@ -66,6 +66,7 @@ def write(args: argparse.Namespace, database_url: str) -> int:
                 eval_rmse=run.rmse,
                 eval_mae=run.mae,
                 reference_stats=run.reference_stats,
+                input_bounds=run.input_bounds,
                 metrics=run.metrics,
             )
     except sa.exc.DBAPIError as e:
