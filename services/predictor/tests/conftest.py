@@ -67,13 +67,25 @@ class Registry:
         self.engine = connect_engine(database_url)
         self.store = store
 
-    def register(self, version: str, model_dir: Path, status: str = "candidate", rmse: float = 4.2) -> str:
+    def register(
+        self,
+        version: str,
+        model_dir: Path,
+        status: str = "candidate",
+        rmse: float = 4.2,
+        input_bounds: dict | None = None,
+    ) -> str:
         uri = str(self.store / version)
         storage.publish_dir(model_dir, uri)
         with self.engine.begin() as conn:
             conn.execute(
                 tables.model_versions.insert().values(
-                    version=version, created_at=clock.utcnow(), model_uri=uri, status=status, eval_rmse=rmse
+                    version=version,
+                    created_at=clock.utcnow(),
+                    model_uri=uri,
+                    status=status,
+                    eval_rmse=rmse,
+                    input_bounds=input_bounds,
                 )
             )
         return uri

@@ -226,16 +226,17 @@ def _parse_datetime(value, field: str, errors: list[dict]) -> datetime | None:
         errors.append({"field": field, "message": f"must be an ISO 8601 string, got {_kind(value)}"})
         return None
     try:
-        if not DATETIME.fullmatch(value):
-            raise ValueError(value)
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        errors.append({"field": field, "message": f"{value!r} is not an ISO 8601 time (2015-06-30T18:05:00)"})
-        return None
-    if parsed.tzinfo is not None:
+        parsed = None
+    if parsed is not None and parsed.tzinfo is not None:
         errors.append(
             {"field": field, "message": "must be the local NYC time as the meter shows it, no offset"}
         )
+        return None
+    # fromisoformat also reads forms the OpenAPI pattern does not admit (20150630, 2015-W27-2).
+    if parsed is None or not DATETIME.fullmatch(value):
+        errors.append({"field": field, "message": f"{value!r} is not an ISO 8601 time (2015-06-30T18:05:00)"})
         return None
     if not YEAR_RANGE[0] <= parsed.year <= YEAR_RANGE[1]:
         errors.append({"field": field, "message": f"year {parsed.year} is outside {list(YEAR_RANGE)}"})
