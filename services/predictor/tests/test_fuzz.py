@@ -3,7 +3,8 @@ predict -> actuals through the OpenAPI links), positive and negative data, with 
 No server error, every answer's status, content type, headers and body as the document says,
 every invalid request refused; afterwards the server is up and every served trip is logged.
 
-Run by `make fuzz` (FUZZ_EXAMPLES sets the cases per operation and phase); skipped otherwise.
+Run by `make fuzz` (FUZZ_EXAMPLES sets the cases per operation and phase), on Postgres where
+TEST_DATABASE_URL names one, else on SQLite (the hostile-request table covers both); skipped otherwise.
 """
 
 import os
@@ -27,6 +28,7 @@ CHECKS = (
     "not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,"
     "response_schema_conformance,negative_data_rejection,ignored_auth"
 )
+BACKEND = "postgres" if os.environ.get("TEST_DATABASE_URL") else "sqlite"
 BOUNDS = {
     "pickup_longitude": [-74.05, -73.75],
     "pickup_latitude": [40.60, 40.90],
@@ -36,6 +38,7 @@ BOUNDS = {
 }
 
 
+@pytest.mark.parametrize("database_url", [BACKEND], indirect=True)
 def test_schemathesis_finds_nothing(registry, tiny_model_dirs, start_predictor, tmp_path):
     server = start_predictor(PREDICTOR_ACTUALS_TOKEN=TOKEN, PREDICTOR_MAX_INSTANCES="50")
     registry.register("v1", tiny_model_dirs["a"], status="live", input_bounds=BOUNDS)

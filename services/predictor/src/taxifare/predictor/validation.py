@@ -36,8 +36,12 @@ FARE_RANGE = (0.0, 10_000.0)  # accepted actual fares
 REQUEST_ID_PATTERN = r"[A-Za-z0-9._:-]{1,64}"
 REQUEST_ID = re.compile(REQUEST_ID_PATTERN)
 REQUEST_ID_RULE = "must be 1-64 characters of letters, digits, . _ : -"
-# ISO 8601 local time as datetime.fromisoformat reads it: date, then optionally T or space and a time.
-DATETIME_PATTERN = r"[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}(:[0-9]{2}(:[0-9]{2}([.,][0-9]{1,6})?)?)?)?"
+# ISO 8601 local time in YEAR_RANGE: date, then optionally T or space and a time. Only a day past
+# its month's end (2015-02-30) passes this and is refused by the parser.
+_YEAR = "(20[0-9]{2}|2100)"
+_DATE = f"{_YEAR}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+_TIME = "([01][0-9]|2[0-3])(:[0-5][0-9](:[0-5][0-9]([.,][0-9]{1,6})?)?)?"
+DATETIME_PATTERN = f"{_DATE}([T ]{_TIME})?"
 DATETIME = re.compile(DATETIME_PATTERN)
 MAX_ERRORS_SHOWN = 20
 
