@@ -24,6 +24,8 @@ pytestmark = [
 ]
 
 TOKEN = "fuzz-actuals-token-0123456789abcdef"
+# One worker: with two, hypothesis' strategy descriptions (ast.parse in threads) hit a CPython 3.11
+# "AST constructor recursion depth mismatch" error inside schemathesis, not in the predictor.
 CHECKS = (
     "not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,"
     "response_schema_conformance,negative_data_rejection,ignored_auth"
@@ -47,7 +49,7 @@ def test_schemathesis_finds_nothing(registry, tiny_model_dirs, start_predictor, 
     command = [
         str(Path(sys.executable).with_name("schemathesis")), "run", server.url + "/openapi.json",
         "--checks", CHECKS, "--phases", "examples,coverage,fuzzing,stateful", "--max-examples", examples,
-        "--header", f"Authorization: Bearer {TOKEN}", "--seed", "16", "--workers", "2",
+        "--header", f"Authorization: Bearer {TOKEN}", "--seed", "16", "--workers", "1",
         "--request-timeout", "10", "--max-time", os.environ.get("FUZZ_MAX_SECONDS", "240"),
         "--suppress-health-check", "all", "--no-color", "--report", "junit",
         "--report-dir", str(tmp_path / "report"),
