@@ -26,10 +26,10 @@ YEAR_RANGE = (2000, 2100)
 # the dearest fare the model was trained on (this ceiling for versions registered without bounds).
 MIN_FARE = 2.5
 MAX_FARE = 1000.0
-# A model accepts trips up to this far (about 10 km) beyond the coordinates it was trained on (trips
+# A model accepts trips up to this far (about 50 km) beyond the coordinates it was trained on (trips
 # drawn like its training data stray a little past that data's extremes), and serves fares up to
 # this many times the dearest one it saw.
-BOUNDS_MARGIN_DEGREES = 0.1
+BOUNDS_MARGIN_DEGREES = 0.5
 FARE_CEILING_FACTOR = 2.0
 FARE_RANGE = (0.0, 10_000.0)  # accepted actual fares
 # Matched whole (fullmatch): `$` in a pattern would also accept a final newline.
