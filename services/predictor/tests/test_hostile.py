@@ -75,7 +75,7 @@ def hostile_cases() -> list[tuple[str, bytes | dict, int, str, set[str]]]:
         ("date without dashes", {"json": {"instances": [{**TRIP, "pickup_datetime": "20150630"}]}}, 400,
          "ISO 8601", set()),
         ("latitude outside the training area", {"json": {"instances": [{**TRIP, "pickup_latitude": 37.5}]}},
-         400, "outside [40.1, 41.4], the area model 'v1' was trained on", set()),
+         400, "outside [39.1, 42.4], the area model 'v1' was trained on", set()),
         ("broken chunk framing", chunked("/v1/predict", b"", b"zz\r\n{}\r\n0\r\n\r\n"), 400, "malformed", set()),
         ("chunked body at the limit, then more", chunked("/v1/predict", padded + b"garbage"), 413, "", set()),
         ("Content-Length over the limit", {"data": b" " * (MAX_BODY + 1),
