@@ -30,12 +30,8 @@ test: install ## run every package's tests (Postgres cases need TEST_DATABASE_UR
 test-docker: install ## build and run the images for real (installs and starts Docker; slow)
 	TAXIFARE_DOCKER_TESTS=1 $(PYTEST) -m docker $(TEST_DIRS)
 
-# Cases per API operation and test phase; the run stops after FUZZ_MAX_SECONDS.
-FUZZ_EXAMPLES ?= 1500
-FUZZ_MAX_SECONDS ?= 240
-fuzz: install ## schemathesis against the real predictor, every phase, >= 10k cases (Postgres with TEST_DATABASE_URL; ~4 min)
-	TAXIFARE_FUZZ=1 FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_MAX_SECONDS=$(FUZZ_MAX_SECONDS) \
-		$(PYTEST) -m fuzz -s services/predictor/tests/test_fuzz.py
+fuzz: install ## schemathesis against the real predictor: every phase, stateful predict -> actuals, >= 10k cases (~4 min)
+	TAXIFARE_FUZZ=1 $(PYTEST) -m fuzz -s services/predictor/tests/test_fuzz.py
 
 test-core: install ## run libs/core's tests alone
 	$(PYTEST) libs/core/tests
