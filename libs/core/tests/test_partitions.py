@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from taxifare.core.db import migrate, partitions, tables
 from taxifare.core.db.cli import main as db_cli
 from taxifare.core.db.engine import connect_engine
-from taxifare.core.testing import fresh_postgres_database
+from taxifare.core.testing import _postgres_server_url, fresh_postgres_database
 
 NOW = datetime(2026, 3, 10, 12, 0)
 
@@ -40,8 +40,6 @@ def ids(engine: sa.Engine, table: sa.Table) -> set[str]:
 
 @pytest.fixture
 def postgres_at_0001():
-    from taxifare.core.testing import _postgres_server_url
-
     url, drop = fresh_postgres_database(_postgres_server_url())
     migrate.upgrade(url, "0001")
     yield url

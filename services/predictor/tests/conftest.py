@@ -15,6 +15,16 @@ from taxifare.core import clock, storage
 from taxifare.core.db import tables
 from taxifare.core.db.engine import connect_engine
 
+# A valid trip: midtown Manhattan to LaGuardia on a June evening.
+TRIP = {
+    "pickup_datetime": "2015-06-30T18:05:00",
+    "pickup_longitude": -73.98,
+    "pickup_latitude": 40.75,
+    "dropoff_longitude": -73.87,
+    "dropoff_latitude": 40.77,
+    "passenger_count": 2,
+}
+
 INPUT_DTYPES = {
     "pickup_timestamp": "float64",
     "pickup_longitude": "float32",

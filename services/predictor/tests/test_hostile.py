@@ -12,16 +12,10 @@ import requests
 
 from taxifare.core.db import tables
 
+from .conftest import TRIP
+
 pytestmark = pytest.mark.slow
 
-TRIP = {
-    "pickup_datetime": "2015-06-30T18:05:00",
-    "pickup_longitude": -73.98,
-    "pickup_latitude": 40.75,
-    "dropoff_longitude": -73.87,
-    "dropoff_latitude": 40.77,
-    "passenger_count": 2,
-}
 # What the model in these tests was trained on: Manhattan to the airports, fares up to $10.
 BOUNDS = {
     "pickup_longitude": [-74.05, -73.75],

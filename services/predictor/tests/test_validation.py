@@ -17,14 +17,7 @@ from taxifare.predictor.validation import (
     parse_predict_request,
 )
 
-TRIP = {
-    "pickup_datetime": "2015-06-30T18:05:00",
-    "pickup_longitude": -73.98,
-    "pickup_latitude": 40.75,
-    "dropoff_longitude": -73.87,
-    "dropoff_latitude": 40.77,
-    "passenger_count": 2,
-}
+from .conftest import TRIP
 
 
 def trip(**changes):

@@ -29,7 +29,7 @@ from taxifare.predictor.validation import (
     parse_json,
     parse_predict_request,
 )
-from taxifare.predictor.worker import ReadTimeout
+from taxifare.predictor.worker import ReadTimeout, timeout_message
 
 log = logging.getLogger(__name__)
 
@@ -162,12 +162,7 @@ def create_app(settings: Settings, config: PredictorConfig, start: bool = True) 
 
     @app.errorhandler(ReadTimeout)
     def _slow_client(e: ReadTimeout):
-        response = _json(
-            {
-                "error": f"the request did not arrive within {config.read_timeout_seconds:g} s; send it whole, faster"
-            },
-            408,
-        )
+        response = _json({"error": timeout_message(config.read_timeout_seconds)}, 408)
         response.headers["Connection"] = "close"
         return response
 

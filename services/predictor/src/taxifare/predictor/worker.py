@@ -46,6 +46,10 @@ class ReadTimeout(Exception):
     """The client did not send its whole request within the read timeout."""
 
 
+def timeout_message(seconds: float) -> str:
+    return f"the request did not arrive within {seconds:g} s; send it whole, faster"
+
+
 class DeadlineSocket:
     """A client socket whose reads fail with ReadTimeout once `deadline` (monotonic) has passed."""
 
@@ -166,12 +170,9 @@ class PredictorWorker(ThreadWorker):
         for conn in list(self.arriving):
             if conn.read_by <= now:
                 self._count(408)
-                self._forget(conn, error_response(408, "Request Timeout", self._timeout_message()))
+                self._forget(conn, error_response(408, "Request Timeout", timeout_message(self.read_timeout)))
             elif not self.alive and not conn.received:
                 self._forget(conn)  # stopping: an idle connection has no request to finish
-
-    def _timeout_message(self) -> str:
-        return f"the request did not arrive within {self.read_timeout:g} s; send it whole, faster"
 
     def _keepalive_after(self, conn, keepalive):
         conn.sock.deadline = None  # the drain of an unread body has its own deadline
@@ -179,7 +180,7 @@ class PredictorWorker(ThreadWorker):
 
     def handle_error(self, req, client, addr, exc):
         if isinstance(exc, ReadTimeout):
-            status, reason, message = 408, "Request Timeout", self._timeout_message()
+            status, reason, message = 408, "Request Timeout", timeout_message(self.read_timeout)
         elif isinstance(exc, http_errors.ParseException):
             status, reason = next(
                 ((s, r) for kind, s, r in _STATUS_OF if isinstance(exc, kind)), (400, "Bad Request")
