@@ -11,7 +11,7 @@ INSTALLED := $(VENV)/.installed
 TEST_DIRS := libs/core/tests $(wildcard services/*/tests) $(wildcard demo/tests) $(wildcard sim/tests) pipelines/tests $(wildcard k8s/tests) tests
 PYTEST := $(BIN)/pytest -p no:cacheprovider
 
-.PHONY: help install test test-core test-docker lint format constraints clean
+.PHONY: help install test test-core test-docker fuzz lint format constraints clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z%_-]+:.*## / {printf "  make %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -29,6 +29,9 @@ test: install ## run every package's tests (Postgres cases need TEST_DATABASE_UR
 
 test-docker: install ## build and run the images for real (installs and starts Docker; slow)
 	TAXIFARE_DOCKER_TESTS=1 $(PYTEST) -m docker $(TEST_DIRS)
+
+fuzz: install ## schemathesis against the real predictor: every phase, stateful predict -> actuals, >= 10k cases (~4 min)
+	TAXIFARE_FUZZ=1 $(PYTEST) -m fuzz -s services/predictor/tests/test_fuzz.py
 
 test-core: install ## run libs/core's tests alone
 	$(PYTEST) libs/core/tests

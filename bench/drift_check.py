@@ -11,6 +11,9 @@ newest window of each (default 24 h holding `--window-rows` predictions), altern
 two databases so that load from elsewhere on a shared machine hits both alike. Targets: <= 1 s at
 10M rows, 10M/1M time ratio <= 1.5. Prints load times, check times (first run and median of the
 rest) and the ratio. Drops the scratch databases at the end unless --keep.
+
+On a schema with day partitions (migration 0002) the day partitions of the whole loaded span are
+created before loading, as the daily `taxifare-db prune` creates them ahead of time in production.
 """
 
 import argparse
@@ -26,7 +29,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from taxifare.core import synth
-from taxifare.core.db import migrate
+from taxifare.core.db import migrate, partitions
 from taxifare.core.db.engine import connect_engine
 from taxifare.core.db.tables import actuals, model_versions, predictions
 from taxifare.core.stats import reference_stats
@@ -170,6 +173,10 @@ def main() -> None:
 
         small = connect_engine(urls[0])
         with small.begin() as conn:
+            for table in partitions.PARTITIONED:
+                if partitions.is_partitioned(conn, table):
+                    end = START + block_span * args.blocks + timedelta(days=1)
+                    partitions.ensure_days(conn, table, START.date(), end.date())
             conn.execute(
                 model_versions.insert().values(
                     version="v1", created_at=START, model_uri="bench", status="live", promoted_at=START,

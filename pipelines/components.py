@@ -18,6 +18,9 @@ SERVICES_DIR = Path(__file__).resolve().parent.parent / "services"
 # ConfigMap. Locally the runner ignores these and the same variables come from the environment.
 DB_SECRET = "taxifare-db"
 DB_SECRET_KEY_TO_ENV = {"database-url": "DATABASE_URL"}
+# The bearer token the predictor asks of callers that report actual fares (the traffic steps).
+ACTUALS_SECRET = "taxifare-predictor-actuals"
+ACTUALS_SECRET_KEY_TO_ENV = {"token": "PREDICTOR_ACTUALS_TOKEN"}
 # Where the data store and the model store are (gs:// on KFP) comes from the project's ConfigMap.
 CONFIG_MAP = "taxifare-config"
 CONFIG_MAP_KEY_TO_ENV = {"DATA_URI": "DATA_URI", "MODEL_STORE_URI": "MODEL_STORE_URI"}
@@ -27,6 +30,14 @@ DEFAULT_REGISTRY = "taxifare"
 def use_database(task):
     """The task gets DATABASE_URL from the `taxifare-db` secret on KFP."""
     kubernetes.use_secret_as_env(task, secret_name=DB_SECRET, secret_key_to_env=DB_SECRET_KEY_TO_ENV)
+    return task
+
+
+def use_actuals_token(task):
+    """The task gets PREDICTOR_ACTUALS_TOKEN from the `taxifare-predictor-actuals` secret on KFP."""
+    kubernetes.use_secret_as_env(
+        task, secret_name=ACTUALS_SECRET, secret_key_to_env=ACTUALS_SECRET_KEY_TO_ENV
+    )
     return task
 
 

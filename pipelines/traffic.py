@@ -6,7 +6,7 @@ can be seen, detected and cured end to end. Both land the completed trips in the
 
 from kfp import dsl
 
-from pipelines.components import Images, use_stores
+from pipelines.components import Images, use_actuals_token, use_stores
 
 NORMAL = "traffic-normal"
 DRIFT = "traffic-drift"
@@ -23,6 +23,7 @@ def make_pipelines(images: Images) -> dict:
             # Each run must really send its requests.
             send.set_caching_options(False)
             use_stores(send)
+            use_actuals_token(send)  # the predictor takes actual fares only with it
 
         return traffic
 

@@ -49,6 +49,11 @@ def workloads(docs: list[dict]) -> list[dict]:
     return [d for d in docs if d["kind"] in ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob")]
 
 
+def pod_spec(workload: dict) -> dict:
+    spec = workload["spec"]
+    return (spec["jobTemplate"]["spec"] if workload["kind"] == "CronJob" else spec)["template"]["spec"]
+
+
 def by_name(docs: list[dict], kind: str, name: str) -> dict:
     matches = [d for d in docs if d["kind"] == kind and d["metadata"]["name"] == name]
     assert len(matches) == 1, f"{kind}/{name}: {len(matches)} found"
@@ -62,7 +67,7 @@ def test_every_kustomization_renders_and_validates(rendered):
 def test_every_container_is_locked_down(rendered):
     for name, docs in rendered.items():
         for workload in workloads(docs):
-            pod = workload["spec"]["template"]["spec"]
+            pod = pod_spec(workload)
             assert pod["securityContext"]["runAsNonRoot"] is True, (name, workload["metadata"]["name"])
             for container in pod["containers"]:
                 where = (name, workload["metadata"]["name"], container["name"])
@@ -136,3 +141,46 @@ def test_validate_fails_on_an_invalid_manifest(tmp_path):
     result = run_validate(broken, tmp_path / "out")
     assert result.returncode != 0
     assert "replicas" in result.stdout + result.stderr
+
+
+def test_only_traffic_generators_reach_the_predictor(rendered):
+    for name, docs in rendered.items():
+        policy = by_name(docs, "NetworkPolicy", "taxifare-predictor")
+        predictor = by_name(docs, "Deployment", "taxifare-predictor")
+        assert policy["spec"]["podSelector"]["matchLabels"] == predictor["spec"]["selector"]["matchLabels"]
+        assert policy["spec"]["policyTypes"] == ["Ingress"]
+        (rule,) = policy["spec"]["ingress"]
+        assert rule["ports"] == [{"protocol": "TCP", "port": 8080}]
+        allowed = [peer["podSelector"]["matchLabels"] for peer in rule["from"] if "podSelector" in peer]
+        assert allowed == [{"taxifare.io/predictor-client": "true"}], name
+        for workload in workloads(docs):
+            labels = workload["spec"].get("template", {}).get("metadata", {}).get("labels", {})
+            is_client = labels.get("taxifare.io/predictor-client") == "true"
+            assert is_client == workload["metadata"]["name"].startswith("taxifare-traffic-"), (name, workload)
+
+
+def test_predictor_and_traffic_share_the_actuals_token_secret(rendered):
+    docs = rendered["component-drift-traffic"]
+    ref = {"name": "taxifare-predictor-actuals", "key": "token"}
+    for kind_name in ("taxifare-predictor", "taxifare-traffic-normal", "taxifare-traffic-drift"):
+        (container,) = pod_spec(by_name(docs, "Deployment", kind_name))["containers"]
+        env = {e["name"]: e for e in container["env"]}
+        assert env["PREDICTOR_ACTUALS_TOKEN"]["valueFrom"]["secretKeyRef"] == ref, kind_name
+    assert "CHANGE-ME" in by_name(docs, "Secret", "taxifare-predictor-actuals")["stringData"]["token"]
+
+
+def test_prune_runs_nightly_with_the_database_secret(rendered):
+    for name in ("base", "overlay-own-postgres"):
+        cron = by_name(rendered[name], "CronJob", "taxifare-prune")
+        assert cron["spec"]["concurrencyPolicy"] == "Forbid"
+        (container,) = pod_spec(cron)["containers"]
+        assert (
+            container["command"][:2] == ["taxifare-db", "prune"] and "--keep-days=30" in container["command"]
+        )
+        env = {e["name"]: e for e in container["env"]}
+        assert env["DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {
+            "name": "taxifare-db",
+            "key": "database-url",
+        }
+    own = pod_spec(by_name(rendered["overlay-own-postgres"], "CronJob", "taxifare-prune"))
+    assert own["containers"][0]["image"] == "127.0.0.1:5000/taxifare/taxifare-metrics-writer:dev"

@@ -115,10 +115,23 @@ def test_database_url_comes_from_the_secret(compiled, name, with_db):
     found = set()
     for label, config in platform.items():
         for secret in config.get("secretAsEnv", []):
-            assert secret["secretName"] == "taxifare-db"
+            if secret["secretName"] != "taxifare-db":
+                continue
             assert secret["keyToEnv"] == [{"envVar": "DATABASE_URL", "secretKey": "database-url"}]
             found.add(label.removeprefix("exec-"))
     assert found == with_db
+
+
+@pytest.mark.parametrize("name", ["traffic_normal", "traffic_drift"])
+def test_traffic_steps_get_the_actuals_token_from_its_secret(compiled, name):
+    _, platform = compiled[name]
+    (config,) = platform.values()
+    (secret,) = config["secretAsEnv"]
+    assert secret["secretName"] == "taxifare-predictor-actuals" and secret["optional"] is False
+    assert secret["keyToEnv"] == [{"envVar": "PREDICTOR_ACTUALS_TOKEN", "secretKey": "token"}]
+    other = {secret["secretName"] for spec in ("taxi_fare_predictor", "retraining_checker")
+             for config in compiled[spec][1].values() for secret in config.get("secretAsEnv", [])}  # fmt: skip
+    assert other == {"taxifare-db"}  # no other step may post actual fares
 
 
 def test_images_carry_the_registry_and_tag_given(compiled):

@@ -131,6 +131,27 @@ def test_compose_accepts_the_file(tmp_path):
     assert result.returncode != 0 and "POSTGRES_PASSWORD" in result.stderr
 
 
+def test_actual_fares_need_the_token_and_only_the_traffic_generators_hold_it(services):
+    holders = {
+        name
+        for name, service in services.items()
+        if "PREDICTOR_ACTUALS_TOKEN" in service.get("environment", {})
+    }
+    assert holders == {"predictor", "traffic-normal", "traffic-drift"}
+    for name in holders:
+        # Required: Compose refuses to start without it, and it only ever comes from .env.
+        assert services[name]["environment"]["PREDICTOR_ACTUALS_TOKEN"].startswith(
+            "${PREDICTOR_ACTUALS_TOKEN:?"
+        )
+
+
+def test_prune_runs_after_the_migrations_and_keeps_running(services):
+    prune = services["prune"]
+    assert "taxifare-db prune --keep-days" in " ".join(prune["command"])
+    assert prune["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    assert prune["restart"] == "unless-stopped" and "DATABASE_URL" in prune["environment"]
+
+
 def test_traffic_talks_to_the_predictor_only(services):
     for name in ("traffic-normal", "traffic-drift"):
         env = services[name]["environment"]

@@ -100,6 +100,7 @@ def compose(images, tmp_path) -> Callable[..., subprocess.CompletedProcess]:
     tag = next(iter(images.values())).rsplit(":", 1)[1]
     settings = {
         "POSTGRES_PASSWORD": secrets.token_urlsafe(16),
+        "PREDICTOR_ACTUALS_TOKEN": secrets.token_hex(24),
         "POSTGRES_PORT": str(free_port()),
         "PREDICTOR_PORT": str(free_port()),
         "REGISTRY": REGISTRY,
@@ -213,3 +214,10 @@ def test_drift_triggers_a_retrain_and_a_deploy(compose):
         since=since,
     )
     assert scalar("SELECT status FROM model_versions WHERE version = :v", v=first) == "retired"
+    # The traffic generators' actual fares got in with the token (a concept shift shows in them only).
+    assert scalar("SELECT count(*) FROM actuals WHERE known_at > :since", since=since) >= 50
+    # The prune service ran against the partitioned tables.
+    pruned = compose("logs", "--no-color", "prune").stdout
+    assert "kept rows from" in pruned and "predictions: deleted 0 rows, dropped 0 day partitions" in pruned
+    logs = compose("--profile", "drift", "logs", "--no-color").stdout
+    assert settings["PREDICTOR_ACTUALS_TOKEN"] not in logs and settings["POSTGRES_PASSWORD"] not in logs

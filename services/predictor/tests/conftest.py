@@ -15,6 +15,16 @@ from taxifare.core import clock, storage
 from taxifare.core.db import tables
 from taxifare.core.db.engine import connect_engine
 
+# A valid trip: midtown Manhattan to LaGuardia on a June evening.
+TRIP = {
+    "pickup_datetime": "2015-06-30T18:05:00",
+    "pickup_longitude": -73.98,
+    "pickup_latitude": 40.75,
+    "dropoff_longitude": -73.87,
+    "dropoff_latitude": 40.77,
+    "passenger_count": 2,
+}
+
 INPUT_DTYPES = {
     "pickup_timestamp": "float64",
     "pickup_longitude": "float32",
@@ -67,13 +77,25 @@ class Registry:
         self.engine = connect_engine(database_url)
         self.store = store
 
-    def register(self, version: str, model_dir: Path, status: str = "candidate", rmse: float = 4.2) -> str:
+    def register(
+        self,
+        version: str,
+        model_dir: Path,
+        status: str = "candidate",
+        rmse: float = 4.2,
+        input_bounds: dict | None = None,
+    ) -> str:
         uri = str(self.store / version)
         storage.publish_dir(model_dir, uri)
         with self.engine.begin() as conn:
             conn.execute(
                 tables.model_versions.insert().values(
-                    version=version, created_at=clock.utcnow(), model_uri=uri, status=status, eval_rmse=rmse
+                    version=version,
+                    created_at=clock.utcnow(),
+                    model_uri=uri,
+                    status=status,
+                    eval_rmse=rmse,
+                    input_bounds=input_bounds,
                 )
             )
         return uri

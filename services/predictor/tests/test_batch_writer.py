@@ -112,3 +112,74 @@ def test_a_buffer_smaller_than_a_batch_is_written_once_half_full_not_after_the_i
     wait_for(lambda: sink.items == list(range(10)), timeout=3)
     assert writer.dropped == 0
     writer.close(timeout=1)
+
+
+class Picky(Sink):
+    """A destination that refuses, as a database does, any write holding a row marked "bad"."""
+
+    def __init__(self):
+        super().__init__()
+        self.attempts = 0
+
+    def write(self, chunks: list) -> None:
+        self.attempts += 1
+        if not self.up.is_set():
+            raise ConnectionError("connection refused")
+        if any(item == "bad" for chunk in chunks for item in chunk):
+            raise RefusedRow("value too long")
+        self.batches.append(list(chunks))
+
+
+class RefusedRow(ValueError):
+    pass
+
+
+def test_a_refused_row_is_dropped_and_counted_and_its_batch_written():
+    sink, rejected = Picky(), []
+    writer = BatchWriter(
+        "test",
+        sink.write,
+        max_rows=10_000,
+        batch_rows=1000,
+        flush_seconds=0.05,
+        counters=WriterCounters(on_rejected=rejected.append),
+        refused=lambda error: isinstance(error, RefusedRow),
+        split=lambda chunk: [[item] for item in chunk],
+    ).start()
+    good = [f"r{i}" for i in range(1000)]
+    for start in range(0, 1000, 100):
+        writer.submit(
+            good[start : start + 50] + (["bad"] if start == 500 else []) + good[start + 50 : start + 100],
+            100 + (start == 500),
+        )
+    wait_for(lambda: writer.written == 1000 and writer.rejected == 1)
+    assert sorted(sink.items) == sorted(good) and rejected == [1]
+    assert sink.attempts < 40  # halves, not one write a row
+    writer.submit(["later"], 1)  # and the writer goes on
+    wait_for(lambda: "later" in sink.items)
+    assert writer.close(timeout=5) == 0
+
+
+def test_an_outage_while_isolating_a_refused_row_keeps_the_rest_for_later():
+    sink = Picky()
+    writer = make_writer(sink, batch_rows=100, flush_seconds=5.0)
+    sink.up.clear()
+    writer._refused = lambda error: isinstance(error, RefusedRow)
+    writer._split = lambda chunk: [[item] for item in chunk]
+    # The first write sees the bad row; the database then goes away while it is isolated.
+    original = sink.write
+
+    def write_then_fail(chunks):
+        if sink.attempts == 1:
+            sink.up.clear()
+        return original(chunks)
+
+    sink.up.set()
+    sink.write = write_then_fail
+    writer._write = write_then_fail
+    writer.submit(["a", "bad", "b", "c"] * 25, 100)
+    wait_for(lambda: sink.attempts >= 3)
+    assert writer.written == 0 and writer.pending_rows == 100
+    sink.up.set()
+    wait_for(lambda: writer.written == 75 and writer.rejected == 25)
+    assert writer.close(timeout=5) == 0

@@ -1,5 +1,6 @@
 """The direct graph call against the public signature, and prediction rows through a real database."""
 
+import time
 from dataclasses import replace
 from datetime import datetime
 
@@ -12,6 +13,7 @@ from taxifare.core import storage
 from taxifare.core.db import tables
 from taxifare.core.db.engine import connect_engine
 from taxifare.core.trips import drift_features
+from taxifare.predictor.batch_writer import BatchWriter
 from taxifare.predictor.model import ModelVersion, _public_call, _same_fares, load_model
 from taxifare.predictor.records import PredictionLog, ServedBatch
 from taxifare.predictor.validation import parse_predict_request
@@ -58,7 +60,7 @@ def test_a_direct_call_that_disagrees_is_not_used(loaded):
 
 
 def served(version: str, instances: list[dict], fares: list[float]) -> ServedBatch:
-    trips = parse_predict_request({"instances": instances}, 100)
+    trips = parse_predict_request({"instances": instances}, 10_000)
     return ServedBatch(datetime(2026, 1, 5, 9, 30), version, trips, np.array(fares))
 
 
@@ -101,3 +103,39 @@ def test_prediction_rows_hold_the_drift_features_and_survive_odd_versions(databa
     for row, want in zip(rows[:2], expected.itertuples(), strict=True):
         assert row.distance_km == pytest.approx(want.distance_km)
         assert row.pickup_hour == want.pickup_hour and row.passenger_count == want.passenger_count
+
+
+@pytest.mark.parametrize("backend", ["postgres", "sqlite"])
+def test_a_poison_row_among_1000_is_dropped_counted_and_logging_goes_on(backend, request):
+    """What COPY (or an insert) cannot take must not stop the log: Postgres refuses a request id
+    longer than its column, SQLite a missing one; every other row is written, and later ones too."""
+    url = request.getfixturevalue(f"{backend}_url")
+    engine = connect_engine(url)
+    log = PredictionLog(engine)
+    writer = BatchWriter(
+        "predictions", log.write, max_rows=100_000, batch_rows=2000, flush_seconds=0.05,
+        refused=log.refused, split=log.split,
+    ).start()  # fmt: skip
+    batches = [
+        served("v1", [{**TRIP, "request_id": f"r-{i}-{j}"} for j in range(100)], [9.0] * 100)
+        for i in range(10)
+    ]
+    # One more row in the middle request, the poison one.
+    batches[5] = served("v1", [{**TRIP, "request_id": f"r-5-{j}"} for j in range(101)], [9.0] * 101)
+    batches[5].trips.request_ids[100] = "p" * 65 if backend == "postgres" else None
+    for batch in batches:
+        writer.submit(log.encode(batch), len(batch.trips))
+    deadline = time.monotonic() + 30
+    while writer.written + writer.rejected < 1001:
+        assert time.monotonic() < deadline, (writer.written, writer.rejected)
+        time.sleep(0.05)
+    assert (writer.written, writer.rejected) == (1000, 1)
+    good = served("v1", [{**TRIP, "request_id": f"good-{j}"} for j in range(1000)], [9.0] * 1000)
+    writer.submit(log.encode(good), 1000)
+    assert writer.close(timeout=30) == 0
+    with engine.connect() as conn:
+        ids = set(conn.execute(sa.select(tables.predictions.c.request_id)).scalars())
+    engine.dispose()
+    assert len(ids) == 2000 and {f"good-{j}" for j in range(1000)} <= ids
+    assert {f"r-{i}-{j}" for i in range(10) for j in range(100)} <= ids
+    assert (writer.written, writer.rejected) == (2000, 1)

@@ -13,16 +13,9 @@ from sqlalchemy.engine import make_url
 from taxifare.core.db import tables
 from taxifare.core.db.engine import connect_engine
 
-pytestmark = pytest.mark.slow
+from .conftest import TRIP
 
-TRIP = {
-    "pickup_datetime": "2015-06-30T18:05:00",
-    "pickup_longitude": -73.98,
-    "pickup_latitude": 40.75,
-    "dropoff_longitude": -73.87,
-    "dropoff_latitude": 40.77,
-    "passenger_count": 2,
-}
+pytestmark = pytest.mark.slow
 
 
 def predict(server, instances, **kwargs):

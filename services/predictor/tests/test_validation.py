@@ -1,23 +1,23 @@
+import re
+from datetime import date, timedelta
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from taxifare.core.trips.schema import model_inputs
 from taxifare.predictor.validation import (
+    BOUNDS_MARGIN_DEGREES,
+    DATETIME_PATTERN,
+    OUTER_BOUNDS,
+    InputBounds,
     RequestError,
     parse_actuals_request,
     parse_json,
     parse_predict_request,
 )
 
-TRIP = {
-    "pickup_datetime": "2015-06-30T18:05:00",
-    "pickup_longitude": -73.98,
-    "pickup_latitude": 40.75,
-    "dropoff_longitude": -73.87,
-    "dropoff_latitude": 40.77,
-    "passenger_count": 2,
-}
+from .conftest import TRIP
 
 
 def trip(**changes):
@@ -106,3 +106,77 @@ def test_actuals_are_checked():
         parse_actuals_request({"actuals": [{"request_id": 5, "fare_amount": -1}]}, 10)
     fields = {d["field"] for d in caught.value.details}
     assert fields == {"actuals[0].request_id", "actuals[0].fare_amount"}
+
+
+# A training window like the demo's: Manhattan, the airports, and a few trips farther out.
+TRAINED = {
+    "pickup_longitude": [-74.03, -73.77],
+    "pickup_latitude": [40.63, 40.85],
+    "dropoff_longitude": [-74.31, -73.76],
+    "dropoff_latitude": [40.63, 40.88],
+    "fare_amount": [2.5, 88.0],
+}
+
+
+def test_a_model_accepts_its_training_area_widened_by_the_margin_for_pickups_and_dropoffs_alike():
+    bounds = InputBounds.of_model("v1", TRAINED)
+    m = BOUNDS_MARGIN_DEGREES
+    # One area: a pickup may be where only dropoffs were seen (Newark, at -74.18), and vice versa.
+    for end in ("pickup", "dropoff"):
+        assert bounds.coordinates[f"{end}_longitude"] == (round(-74.31 - m, 4), round(-73.76 + m, 4))
+        assert bounds.coordinates[f"{end}_latitude"] == (round(40.63 - m, 4), round(40.88 + m, 4))
+    assert bounds.fares == (2.5, 176.0)
+    # Inside the area: a long run north to the edge of the metro area; outside: another state.
+    parse_predict_request({"instances": [trip(pickup_longitude=-74.18, dropoff_latitude=41.9)]}, 10, bounds)
+    with pytest.raises(RequestError) as e:
+        parse_predict_request({"instances": [trip(dropoff_latitude=42.5)]}, 10, bounds)
+    (detail,) = e.value.details
+    assert detail["field"] == "instances[0].dropoff_latitude"
+    assert detail["message"] == (
+        f"42.5 is outside [{round(40.63 - m, 4)}, {round(40.88 + m, 4)}], "
+        f"the area model 'v1' was trained on, with {m:g} degrees around it"
+    )
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [None, {}, {"pickup_latitude": "40-41"}, {"pickup_latitude": [41.0, 40.0]}, {"fare_amount": [1, None]}],
+)
+def test_versions_without_usable_bounds_get_the_outer_box(stored):
+    bounds = InputBounds.of_model("old", stored)
+    assert bounds.coordinates == OUTER_BOUNDS.coordinates and bounds.fares == OUTER_BOUNDS.fares
+
+
+def test_the_margin_never_reaches_past_the_outer_box():
+    bounds = InputBounds.of_model(
+        "edge", {"pickup_latitude": [37.2, 44.9], "dropoff_longitude": [-77.5, -70.3]}
+    )
+    assert bounds.coordinates["dropoff_latitude"] == (37.0, 45.0)
+    assert bounds.coordinates["pickup_longitude"] == (-78.0, -70.0)
+
+
+def test_the_pickup_time_pattern_admits_exactly_the_calendar_days_the_parser_takes():
+    """The OpenAPI document carries the pattern: a day it admits and the parser refuses (30 February)
+    would be a valid request answered 400."""
+    pattern = re.compile(DATETIME_PATTERN)
+    real = set()
+    day = date(1999, 1, 1)
+    while day <= date(2101, 12, 31):
+        real.add(day.isoformat())
+        assert bool(pattern.fullmatch(day.isoformat())) == (2000 <= day.year <= 2100), day
+        day += timedelta(days=1)
+    shaped = (f"{y:04d}-{m:02d}-{d:02d}" for y in range(1999, 2102) for m in range(14) for d in range(33))
+    assert all(text in real for text in shaped if pattern.fullmatch(text))
+    for text in (
+        "2096-02-29",
+        "2000-02-29T00",
+        "2015-06-30 18:05",
+        "2015-06-30T23:59:59,5",
+        "2015-06-30T18:05:00.123456",
+    ):
+        parse_predict_request({"instances": [trip(pickup_datetime=text)]}, 10)
+        assert pattern.fullmatch(text), text
+    for text in ("2100-02-29", "2015-02-29", "2015-04-31", "2015-06-30T24", "2015-06-30T18:05:00.1234567"):
+        with pytest.raises(RequestError):
+            parse_predict_request({"instances": [trip(pickup_datetime=text)]}, 10)
+        assert not pattern.fullmatch(text), text

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
-SECRET_NAMES = ("DATABASE_URL", "DATABASE_PASSWORD", "KFP_TOKEN")
+SECRET_NAMES = ("DATABASE_URL", "DATABASE_PASSWORD", "KFP_TOKEN", "PREDICTOR_ACTUALS_TOKEN")
 
 
 class ConfigError(ValueError):

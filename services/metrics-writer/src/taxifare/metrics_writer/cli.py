@@ -74,6 +74,7 @@ def write(args: argparse.Namespace, database_url: str, now=None) -> int:
                 eval_rmse=run.rmse,
                 eval_mae=run.mae,
                 reference_stats=run.reference_stats,
+                input_bounds=run.input_bounds,
                 metrics=run.metrics,
                 now=now,
             )

@@ -2,8 +2,10 @@
 
 The file is one JSON object. Required: `version`, `model_uri`, `eval_data_uri`, `data_start`,
 `data_end` (ISO dates), `rmse`, `mae`, `label_mean`, `label_std` (finite numbers), `train_rows`,
-`eval_rows` (counts) and `reference_stats` (an object). Every other top-level number (for example
-`prediction_mean`, `baseline_rmse`) is stored as a training metric too.
+`eval_rows` (counts) and `reference_stats` (an object). Optional: `input_bounds`, the training
+data's ranges `{"pickup_latitude": [low, high], ..., "fare_amount": [low, high]}`, which bound what
+the predictor accepts and serves for this version (files of older trainers lack it). Every other
+top-level number (for example `prediction_mean`, `baseline_rmse`) is stored as a training metric too.
 """
 
 import json
@@ -43,6 +45,7 @@ class TrainingRun:
     mae: float
     reference_stats: dict
     metrics: dict[str, float]
+    input_bounds: dict[str, list[float]] | None = None
 
 
 def read_metrics_file(path: str | Path) -> dict[str, Any]:
@@ -80,6 +83,7 @@ def training_run(data: dict[str, Any], source: str = "metrics file") -> Training
             problems.append(f"{name} must be a count (an integer >= 0), got {data[name]!r}")
     if not isinstance(data["reference_stats"], dict):
         problems.append(f"reference_stats must be an object, got {type(data['reference_stats']).__name__}")
+    problems.extend(_bounds_problems(data.get("input_bounds")))
     dates = {}
     for name in _DATE_FIELDS:
         try:
@@ -111,12 +115,30 @@ def training_run(data: dict[str, Any], source: str = "metrics file") -> Training
         rmse=float(data["rmse"]),
         mae=float(data["mae"]),
         reference_stats=data["reference_stats"],
+        input_bounds=data.get("input_bounds"),
         metrics={
             name: float(value)
             for name, value in data.items()
             if _is_finite_number(value) and len(name) <= _MAX_NAME
         },
     )
+
+
+def _bounds_problems(bounds: object) -> list[str]:
+    if bounds is None:
+        return []
+    if not isinstance(bounds, dict):
+        return [f"input_bounds must be an object, got {type(bounds).__name__}"]
+    return [
+        f"input_bounds.{name} must be [low, high] finite numbers with low <= high, got {pair!r}"
+        for name, pair in bounds.items()
+        if not (
+            isinstance(pair, list)
+            and len(pair) == 2
+            and all(map(_is_finite_number, pair))
+            and pair[0] <= pair[1]
+        )
+    ]
 
 
 def _parse_date(value: object) -> date:

@@ -4,11 +4,16 @@ Requests only append to an in-memory buffer (a lock held for microseconds), so a
 database never slows serving. The buffer depth is reported by the writer after each attempt, not by
 every request. The buffer is bounded: what does not fit is dropped, counted and logged.
 Failed writes keep their rows at the front of the buffer and are retried with exponential backoff.
+
+A write that fails because of its rows (the database refuses a value), not because the database is
+away, is retried in halves down to single rows: the rows the database refuses alone are dropped,
+counted and logged, and every other row is written. One bad row never stops the writer.
 """
 
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -23,12 +28,15 @@ class WriterCounters:
     on_dropped: Callable[[int], None] = lambda n: None
     on_error: Callable[[], None] = lambda: None
     on_depth: Callable[[int], None] = lambda n: None
+    on_rejected: Callable[[int], None] = lambda n: None
 
 
 class BatchWriter:
     """Buffers chunks (each worth some rows) and hands them to `write(chunks)` in batches.
 
     `write` gets a list of chunks holding about `batch_rows` rows and must write all or nothing.
+    `refused(error)` tells a failure caused by the rows from one of the database, and `split(chunk)`
+    cuts a chunk into one chunk per row; without them every failure is retried as an outage.
     """
 
     def __init__(
@@ -41,6 +49,8 @@ class BatchWriter:
         flush_seconds: float,
         counters: WriterCounters | None = None,
         backoff: tuple[float, float] = (0.05, 5.0),
+        refused: Callable[[Exception], bool] = lambda error: False,
+        split: Callable[[object], list] = lambda chunk: [chunk],
     ):
         self.name = name
         self._write = write
@@ -52,6 +62,8 @@ class BatchWriter:
         self._flush_seconds = flush_seconds
         self._counters = counters or WriterCounters()
         self._backoff_min, self._backoff_max = backoff
+        self._refused = refused
+        self._split = split
         self._chunks: list[tuple[object, int]] = []
         self._rows = 0
         self._cond = threading.Condition()
@@ -61,6 +73,7 @@ class BatchWriter:
         self._last_drop_log = 0.0
         self.written = 0
         self.dropped = 0
+        self.rejected = 0
         self._thread = threading.Thread(target=self._run, name=f"{name}-writer", daemon=True)
 
     def start(self) -> "BatchWriter":
@@ -145,14 +158,20 @@ class BatchWriter:
                 return
             try:
                 self._write([chunk for chunk, _ in batch])
-            except Exception as e:  # any driver error: keep the rows and retry
+                written, unwritten = sum(n for _, n in batch), None
+            except Exception as e:  # any driver error
+                written, unwritten = 0, batch
+                if self._refused(e):
+                    written, unwritten = self._write_around_refused_rows(batch, e)
+                error = e
+            if unwritten:
                 self._counters.on_error()
-                self._counters.on_depth(self._rows)
+                self._requeue(batch, unwritten, written)
                 if not failing:
-                    log.warning("%s write failed, retrying with backoff: %s", self.name, e)
+                    log.warning("%s write failed, retrying with backoff: %s", self.name, error)
                 failing = True
                 if time.monotonic() + delay > self._deadline:
-                    log.error("%s: database still failing at shutdown: %s", self.name, e)
+                    log.error("%s: database still failing at shutdown: %s", self.name, error)
                     return
                 time.sleep(delay)
                 delay = min(delay * 2, self._backoff_max)
@@ -160,12 +179,56 @@ class BatchWriter:
             if failing:
                 log.info("%s writes succeed again", self.name)
             failing, delay = False, self._backoff_min
-            rows = sum(n for _, n in batch)
-            with self._cond:
-                # submit() only appends, so the batch is still the front of the buffer
-                del self._chunks[: len(batch)]
-                self._rows -= rows
-                depth = self._rows
-            self.written += rows
-            self._counters.on_written(rows)
-            self._counters.on_depth(depth)
+            self._requeue(batch, [], written)
+
+    def _requeue(self, batch: list, unwritten: list, written: int) -> None:
+        """Replace `batch` at the front of the buffer by its `unwritten` rows; count what was written."""
+        with self._cond:
+            # submit() only appends, so the batch is still the front of the buffer
+            del self._chunks[: len(batch)]
+            self._chunks[:0] = unwritten
+            self._rows -= sum(n for _, n in batch) - sum(n for _, n in unwritten)
+            depth = self._rows
+        if written:
+            self.written += written
+            self._counters.on_written(written)
+        self._counters.on_depth(depth)
+
+    def _write_around_refused_rows(self, batch: list, error: Exception) -> tuple[int, list]:
+        """Write `batch`, which the database refused because of some row, in halves down to single
+        rows; drop (and count) each row refused alone. Returns (rows written, rows left unwritten
+        because the database failed otherwise midway), the latter as (chunk, 1) pairs."""
+        rows = [row for chunk, _ in batch for row in self._split(chunk)]
+        parts = deque([(rows, error)])  # (rows, the error they failed with as a whole, or None)
+        written = 0
+        while parts:
+            part, failure = parts[0]
+            if failure is None:
+                try:
+                    self._write(part)
+                except Exception as e:
+                    if not self._refused(e):
+                        return written, [(row, 1) for part, _ in parts for row in part]
+                    failure = e
+                else:
+                    parts.popleft()
+                    written += len(part)
+                    continue
+            parts.popleft()
+            if len(part) == 1:
+                self._reject(failure)
+                continue
+            half = len(part) // 2
+            parts.extendleft([(part[half:], None), (part[:half], None)])
+        return written, []
+
+    def _reject(self, error: Exception) -> None:
+        self.rejected += 1
+        self._counters.on_rejected(1)
+        reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0][:300]
+        log.error(
+            "%s: dropped a row the database refuses (%s)",
+            self.name,
+            reason,
+            extra={"rejected_total": self.rejected},
+        )

@@ -9,14 +9,17 @@
 | PREDICTOR_LOG_BATCH_ROWS | 2000 | rows per insert |
 | PREDICTOR_LOG_FLUSH_MS | 200 | longest a row waits in the buffer when traffic is light |
 | PREDICTOR_MODEL_CACHE_DIR | <state>/model-cache | local copies of downloaded models |
+| PREDICTOR_READ_TIMEOUT_SECONDS | 10 | time a client has, from its first byte, to send its whole request (408 after) |
+| PREDICTOR_ACTUALS_TOKEN (or _FILE) | - | when set, POST /v1/actuals needs `Authorization: Bearer <it>` |
+| PREDICTOR_ACTUALS_HOLD_SECONDS | 60 | how long an actual fare waits for its prediction to be logged before it is dropped |
 """
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from taxifare.core.config import ConfigError, Settings
+from taxifare.core.config import ConfigError, Settings, read_secret
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,9 @@ class PredictorConfig:
     log_batch_rows: int = 2000
     log_flush_ms: int = 200
     model_cache_dir: Path = Path(".local/model-cache")
+    read_timeout_seconds: float = 10.0
+    actuals_token: str | None = field(default=None, repr=False)
+    actuals_hold_seconds: float = 60.0
 
 
 def load_predictor_config(settings: Settings, env: Mapping[str, str] | None = None) -> PredictorConfig:
@@ -40,7 +46,21 @@ def load_predictor_config(settings: Settings, env: Mapping[str, str] | None = No
         log_batch_rows=_number(env, "PREDICTOR_LOG_BATCH_ROWS", 2000, int, minimum=1),
         log_flush_ms=_number(env, "PREDICTOR_LOG_FLUSH_MS", 200, int, minimum=1),
         model_cache_dir=Path(env.get("PREDICTOR_MODEL_CACHE_DIR") or settings.state_dir / "model-cache"),
+        read_timeout_seconds=_number(env, "PREDICTOR_READ_TIMEOUT_SECONDS", 10.0, float, minimum=0.1),
+        actuals_token=_token(env),
+        actuals_hold_seconds=_number(env, "PREDICTOR_ACTUALS_HOLD_SECONDS", 60.0, float, minimum=0.0),
     )
+
+
+def _token(env: Mapping[str, str]) -> str | None:
+    token = read_secret("PREDICTOR_ACTUALS_TOKEN", env)
+    if token is not None and (len(token) < 16 or not token.isprintable() or " " in token):
+        # The value itself is never shown.
+        raise ConfigError(
+            "PREDICTOR_ACTUALS_TOKEN must be at least 16 printable characters without spaces "
+            "(e.g. `openssl rand -hex 32`)"
+        )
+    return token
 
 
 def _number(env: Mapping[str, str], name: str, default, kind, minimum):

@@ -18,7 +18,8 @@ from pathlib import Path
 
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8080')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-worker_class = "gthread"
+# gthread, with requests gathered in the main loop before they reach a thread (worker.py).
+worker_class = "taxifare.predictor.worker.PredictorWorker"
 threads = int(os.environ.get("PREDICTOR_THREADS", "8"))
 graceful_timeout = int(os.environ.get("PREDICTOR_GRACEFUL_SECONDS", "30"))
 timeout = 60

@@ -39,7 +39,7 @@ def fetch_live_version(engine: sa.Engine) -> ModelVersion | None:
     for name in ("eval_rmse", "eval_mae"):
         if getattr(row, name) is not None:
             metrics.setdefault(name.removeprefix("eval_"), getattr(row, name))
-    return ModelVersion(row.version, row.model_uri, row.promoted_at, metrics)
+    return ModelVersion(row.version, row.model_uri, row.promoted_at, metrics, row.input_bounds)
 
 
 class RegistryWatcher:

@@ -70,6 +70,22 @@ class Metrics:
             ["table"],
             registry=registry,
         )
+        self.logs_rejected = Counter(
+            "taxifare_predictor_logs_rejected",
+            "Rows the database refused on their own (dropped; every other row of their batch written), by table",
+            ["table"],
+            registry=registry,
+        )
+        self.actuals_unmatched = Counter(
+            "taxifare_predictor_actuals_unmatched",
+            "Actual fares dropped because no prediction has their request id",
+            registry=registry,
+        )
+        self.fares_clamped = Counter(
+            "taxifare_predictor_fares_clamped",
+            "Predicted fares outside the possible range, served and logged clamped to it",
+            registry=registry,
+        )
         self.model_loads = Counter(
             "taxifare_predictor_model_loads",
             "Model loads by outcome (ok, failed)",

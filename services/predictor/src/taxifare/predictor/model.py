@@ -29,6 +29,9 @@ class ModelVersion:
     model_uri: str
     promoted_at: datetime | None = None
     metrics: dict = field(default_factory=dict)
+    # The training data's coordinate and fare ranges (model_versions.input_bounds); None for
+    # versions registered before they were stored.
+    input_bounds: dict | None = None
 
 
 @dataclass(frozen=True)

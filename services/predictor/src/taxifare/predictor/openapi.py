@@ -1,14 +1,22 @@
-"""The OpenAPI 3 description served at /openapi.json."""
+"""The OpenAPI 3 description served at /openapi.json: exactly what validation.py accepts.
+
+The coordinate ranges are those of the live model's training data (the outer box before a model is
+loaded), so the document a worker serves follows its model.
+"""
 
 from taxifare.predictor.validation import (
-    LATITUDE_RANGE,
-    LONGITUDE_RANGE,
+    DATETIME_PATTERN,
+    FARE_RANGE,
+    OUTER_BOUNDS,
     PASSENGER_RANGE,
+    REQUEST_ID_PATTERN,
+    YEAR_RANGE,
+    InputBounds,
 )
 
 
-def _coordinate(low: float, high: float, what: str) -> dict:
-    return {"type": "number", "minimum": low, "maximum": high, "description": what}
+def _coordinate(low: float, high: float, source: str) -> dict:
+    return {"type": "number", "minimum": low, "maximum": high, "description": f"degrees, within {source}"}
 
 
 def _error_response(description: str) -> dict:
@@ -18,7 +26,12 @@ def _error_response(description: str) -> dict:
     }
 
 
-def openapi_spec(max_instances: int, max_body_bytes: int) -> dict:
+def openapi_spec(
+    max_instances: int, max_body_bytes: int, bounds: InputBounds = OUTER_BOUNDS, token_required: bool = False
+) -> dict:
+    coordinates = {
+        name: _coordinate(low, high, bounds.source) for name, (low, high) in bounds.coordinates.items()
+    }
     trip = {
         "type": "object",
         "additionalProperties": False,
@@ -33,13 +46,12 @@ def openapi_spec(max_instances: int, max_body_bytes: int) -> dict:
         "properties": {
             "pickup_datetime": {
                 "type": "string",
+                "pattern": f"^{DATETIME_PATTERN}$",
                 "example": "2015-06-30T18:05:00",
-                "description": "local NYC time as the meter records it, ISO 8601 without offset",
+                "description": "local NYC time as the meter records it, ISO 8601 without offset, "
+                f"a real calendar date in the years {YEAR_RANGE[0]}-{YEAR_RANGE[1]}",
             },
-            "pickup_longitude": _coordinate(*LONGITUDE_RANGE, "degrees"),
-            "pickup_latitude": _coordinate(*LATITUDE_RANGE, "degrees"),
-            "dropoff_longitude": _coordinate(*LONGITUDE_RANGE, "degrees"),
-            "dropoff_latitude": _coordinate(*LATITUDE_RANGE, "degrees"),
+            **coordinates,
             "passenger_count": {
                 "type": "integer",
                 "minimum": PASSENGER_RANGE[0],
@@ -47,7 +59,7 @@ def openapi_spec(max_instances: int, max_body_bytes: int) -> dict:
             },
             "request_id": {
                 "type": "string",
-                "pattern": "^[A-Za-z0-9._:-]{1,64}$",
+                "pattern": f"^{REQUEST_ID_PATTERN}$",
                 "description": "your id for this trip, to report its actual fare; generated when absent",
             },
         },
@@ -55,14 +67,25 @@ def openapi_spec(max_instances: int, max_body_bytes: int) -> dict:
     errors = {
         "400": _error_response("invalid JSON or invalid instances; `details` names each bad field"),
         "413": _error_response(f"body larger than {max_body_bytes} bytes"),
+        "408": _error_response("the request did not arrive whole within PREDICTOR_READ_TIMEOUT_SECONDS"),
         "415": _error_response("Content-Type is not application/json"),
     }
+    actuals_responses = {
+        "202": {"description": "accepted; stored in the background once its prediction is logged"},
+        **errors,
+        "503": _error_response("the actuals buffer is full (database down or slow); retry later"),
+    }
+    security = {}
+    if token_required:
+        actuals_responses["401"] = _error_response("no or wrong bearer token")
+        security = {"security": [{"actualsToken": []}]}
     return {
         "openapi": "3.0.3",
         "info": {"title": "taxifare predictor", "version": "1"},
         "paths": {
             "/v1/predict": {
                 "post": {
+                    "operationId": "predict",
                     "summary": "Predict the fares of a batch of trips (Vertex AI / TF Serving request shape)",
                     "requestBody": {
                         "required": True,
@@ -89,6 +112,20 @@ def openapi_spec(max_instances: int, max_body_bytes: int) -> dict:
                             "content": {
                                 "application/json": {"schema": {"$ref": "#/components/schemas/Predictions"}}
                             },
+                            # The ids a prediction answers with are what its actual fares are posted by.
+                            "links": {
+                                "ReportActualFare": {
+                                    "operationId": "postActuals",
+                                    "requestBody": {
+                                        "actuals": [
+                                            {
+                                                "request_id": "$response.body#/request_ids/0",
+                                                "fare_amount": 12.5,
+                                            }
+                                        ]
+                                    },
+                                }
+                            },
                         },
                         **errors,
                         "503": _error_response("no live model loaded yet; the message says how to get one"),
@@ -97,7 +134,9 @@ def openapi_spec(max_instances: int, max_body_bytes: int) -> dict:
             },
             "/v1/actuals": {
                 "post": {
+                    "operationId": "postActuals",
                     "summary": "Record the real fares of served trips, by request id",
+                    **security,
                     "requestBody": {
                         "required": True,
                         "content": {
@@ -112,10 +151,18 @@ def openapi_spec(max_instances: int, max_body_bytes: int) -> dict:
                                             "maxItems": max_instances,
                                             "items": {
                                                 "type": "object",
+                                                "additionalProperties": False,
                                                 "required": ["request_id", "fare_amount"],
                                                 "properties": {
-                                                    "request_id": {"type": "string"},
-                                                    "fare_amount": {"type": "number", "minimum": 0},
+                                                    "request_id": {
+                                                        "type": "string",
+                                                        "pattern": f"^{REQUEST_ID_PATTERN}$",
+                                                    },
+                                                    "fare_amount": {
+                                                        "type": "number",
+                                                        "minimum": FARE_RANGE[0],
+                                                        "maximum": FARE_RANGE[1],
+                                                    },
                                                 },
                                             },
                                         }
@@ -124,10 +171,7 @@ def openapi_spec(max_instances: int, max_body_bytes: int) -> dict:
                             }
                         },
                     },
-                    "responses": {
-                        "202": {"description": "accepted; written to the database in the background"},
-                        **errors,
-                    },
+                    "responses": actuals_responses,
                 }
             },
             "/v1/models": {
@@ -151,6 +195,7 @@ def openapi_spec(max_instances: int, max_body_bytes: int) -> dict:
             },
         },
         "components": {
+            "securitySchemes": {"actualsToken": {"type": "http", "scheme": "bearer"}},
             "schemas": {
                 "Trip": trip,
                 "Predictions": {
@@ -174,6 +219,6 @@ def openapi_spec(max_instances: int, max_body_bytes: int) -> dict:
                         },
                     },
                 },
-            }
+            },
         },
     }

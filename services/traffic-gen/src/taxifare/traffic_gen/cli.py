@@ -19,7 +19,7 @@ from pathlib import Path
 import requests
 
 from taxifare.core import clock, storage
-from taxifare.core.config import ConfigError, load_settings
+from taxifare.core.config import ConfigError, load_settings, read_secret
 from taxifare.core.logs import setup_logging
 from taxifare.core.trips import DataStore
 from taxifare.traffic_gen.sender import Plan, Sender
@@ -110,6 +110,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     try:
         settings = load_settings()
+        # The predictor takes actual fares from callers holding its token, when it has one.
+        actuals_token = read_secret("PREDICTOR_ACTUALS_TOKEN")
     except ConfigError as e:
         print(f"taxifare-traffic-gen: {e}", file=sys.stderr)
         sys.exit(EXIT_USAGE)
@@ -126,7 +128,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(EXIT_NOT_READY)
 
     plan = Plan(url, args.rate, args.concurrency, args.batch_size, args.count, args.duration, args.timeout,
-                post_actuals=not args.no_actuals)  # fmt: skip
+                post_actuals=not args.no_actuals, actuals_token=actuals_token)  # fmt: skip
     sender = Sender(plan, TripSource(args.mode, args.days, args.seed, args.now))
     landed, started = 0, time.monotonic()
     thread = threading.Thread(target=sender.run, name="sender", daemon=True)

@@ -31,6 +31,7 @@ class Plan:
     duration: float | None  # seconds
     timeout: float = 10.0
     post_actuals: bool = True
+    actuals_token: str | None = field(default=None, repr=False)  # PREDICTOR_ACTUALS_TOKEN
 
 
 @dataclass
@@ -150,9 +151,14 @@ class Sender:
         actuals = [
             {"request_id": r, "fare_amount": round(f, 2)} for r, f in zip(request_ids, fares, strict=True)
         ]
+        token = self.plan.actuals_token
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
         try:
             response = session.post(
-                self.plan.url + "/v1/actuals", json={"actuals": actuals}, timeout=self.plan.timeout
+                self.plan.url + "/v1/actuals",
+                json={"actuals": actuals},
+                headers=headers,
+                timeout=self.plan.timeout,
             )
             outcome = "ok" if response.status_code == 202 else str(response.status_code)
         except requests.RequestException:

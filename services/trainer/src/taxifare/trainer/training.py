@@ -105,6 +105,7 @@ def train_window(
         data_start=frame["pickup_datetime"].min().date().isoformat(),
         data_end=frame["pickup_datetime"].max().date().isoformat(),
         reference_stats=reference_stats(evaluation, predictions),
+        input_bounds=input_bounds(frame),
     )
     check_finite(metrics)
     return TrainResult(model=model, eval_frame=evaluation, eval_predictions=predictions, metrics=metrics)
@@ -160,6 +161,19 @@ def reference_stats(evaluation: pd.DataFrame, predictions: np.ndarray) -> dict:
         **stats.reference_stats(columns),
         "expected_error": stats.expected_error_table(predictions, abs_errors),
     }
+
+
+# The fields whose training ranges bound what the predictor accepts (coordinates) and serves (fares).
+BOUNDED_FIELDS = ("pickup_longitude", "pickup_latitude", "dropoff_longitude", "dropoff_latitude", LABEL)
+
+
+def input_bounds(frame: pd.DataFrame) -> dict[str, list[float]]:
+    """{field: [min, max]} over the whole window, rounded outward to 4 decimals (about 10 m)."""
+    bounds = {}
+    for name in BOUNDED_FIELDS:
+        values = frame[name].to_numpy(np.float64)
+        bounds[name] = [math.floor(values.min() * 1e4) / 1e4, math.ceil(values.max() * 1e4) / 1e4]
+    return bounds
 
 
 def check_finite(metrics: dict) -> None:

@@ -87,6 +87,7 @@ def register_candidate(
     eval_mae: float | None = None,
     reference_stats: Mapping[str, Any] | None = None,
     metrics: Mapping[str, float] | None = None,
+    input_bounds: Mapping[str, Any] | None = None,
     now: datetime | None = None,
 ) -> tuple[sa.Row, bool]:
     """Register `version` as a candidate with its training `metrics`; returns (row, created).
@@ -126,6 +127,7 @@ def register_candidate(
                     eval_rmse=eval_rmse,
                     eval_mae=eval_mae,
                     reference_stats=dict(reference_stats) if reference_stats is not None else None,
+                    input_bounds=dict(input_bounds) if input_bounds is not None else None,
                     status="candidate",
                     pipeline_run_id=pipeline_run_id,
                 )

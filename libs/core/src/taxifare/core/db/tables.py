@@ -38,6 +38,9 @@ model_versions = sa.Table(
     sa.Column("eval_mae", sa.Float),
     # Per-feature and prediction statistics of the training/evaluation data, for drift checks.
     sa.Column("reference_stats", sa.JSON),
+    # The training data's ranges, {"pickup_latitude": [low, high], ..., "fare_amount": [low, high]}:
+    # what the predictor accepts and serves for this version. NULL for versions registered before.
+    sa.Column("input_bounds", sa.JSON),
     sa.Column("status", sa.String(16), nullable=False, server_default="candidate"),
     sa.Column("promoted_at", sa.DateTime),
     sa.Column("retired_at", sa.DateTime),
@@ -71,6 +74,8 @@ training_metrics = sa.Table(
     sa.UniqueConstraint("model_version_id", "name"),
 )
 
+# On Postgres, predictions and actuals are partitioned by day (see db/partitions.py), and their
+# primary keys include the partition column: (id, created_at) and (request_id, known_at).
 predictions = sa.Table(
     "predictions",
     metadata,
