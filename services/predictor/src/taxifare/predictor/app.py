@@ -6,7 +6,6 @@ import json
 import logging
 import time
 
-import numpy as np
 from flask import Flask, Response, g, request
 from gunicorn.http.errors import NoMoreData, ParseException
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
@@ -203,12 +202,8 @@ def create_app(settings: Settings, config: PredictorConfig, start: bool = True) 
                 },
                 503,
             )
-        fares = runtime.model_calls.predict(model, trips.model_inputs())
-        low, high = bounds.fares
-        clamped = int(np.count_nonzero((fares < low) | (fares > high) | np.isnan(fares)))
+        fares, clamped = bounds.clamp_fares(runtime.model_calls.predict(model, trips.model_inputs()))
         if clamped:
-            # A fare outside what a ride can cost says the model is wrong there, not the rate card.
-            fares = np.clip(np.nan_to_num(fares, nan=low), low, high)
             metrics.fares_clamped.inc(clamped)
         served = ServedBatch(clock.utcnow(), model.version, trips, fares)
         runtime.predictions.submit(runtime.prediction_log.encode(served), len(trips))

@@ -96,6 +96,15 @@ class InputBounds:
         source = f"the area model {version!r} was trained on, with {margin:g} degrees around it"
         return cls(coordinates, (MIN_FARE, top), source)
 
+    def clamp_fares(self, fares: np.ndarray) -> tuple[np.ndarray, int]:
+        """(fares kept within `self.fares`, how many were not): a fare outside what a ride can cost
+        says the model is wrong there, not the rate card."""
+        low, high = self.fares
+        clamped = int(np.count_nonzero((fares < low) | (fares > high) | np.isnan(fares)))
+        if not clamped:
+            return fares, 0
+        return np.clip(np.nan_to_num(fares, nan=low), low, high), clamped
+
 
 def _pair(value) -> tuple[float, float] | None:
     if not isinstance(value, list | tuple) or len(value) != 2 or not all(map(_is_finite, value)):
