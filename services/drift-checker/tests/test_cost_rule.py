@@ -19,7 +19,7 @@ DRIFT = [
 ]
 # Measured over 500 known fares of a 24 h window of 500 predictions, all known.
 FARE_INCREASE = Excess(500, 500, 7.1, 2.1, 2.1, 5.0, 30.0, 2500.0, True, stderr=5.0 / 30)
-AS_EXPECTED = Excess(500, 500, 2.95, 2.9, 2.9, 0.05, 0.9, 25.0, True)
+AS_EXPECTED = Excess(500, 500, 2.95, 2.9, 2.9, 0.05, 0.9, 25.0, True, stderr=0.05 / 0.9)
 LONG_SETTLED = NOW - timedelta(days=30)
 DEFAULTS = Policy()
 # A change first seen ten days ago: long enough served (8 days by default) for a candidate to learn it.
@@ -55,7 +55,7 @@ def test_drift_without_excess_is_not_a_reason():
 
 
 def test_too_few_known_fares_reports_the_estimate_and_waits():
-    delayed = Excess(500, 40, 7.0, 2.0, 2.6, 5.0, 12.0, 1300.0, True)
+    delayed = Excess(500, 40, 7.0, 2.0, 2.6, 5.0, 12.0, 1300.0, True, stderr=5.0 / 12)
     verdict = decide(delayed)
     assert not verdict.decision.retrain
     assert verdict.decision.reason.startswith(
@@ -83,7 +83,7 @@ def test_a_gradual_change_is_seen_once_its_run_of_windows_adds_up():
 
 
 def test_an_excess_cheaper_than_a_training_run_is_not_worth_one():
-    small_traffic = Excess(120, 120, 3.4, 3.0, 3.0, 0.4, 4.0, 48.0, True)
+    small_traffic = Excess(120, 120, 3.4, 3.0, 3.0, 0.4, 4.0, 48.0, True, stderr=0.1)
     verdict = decide(small_traffic, Policy(min_actuals=100, retrain_cost=20.0))
     # 48 dollars a day over 7 days at 5 cents: 16.80 < 20
     assert not verdict.decision.retrain and verdict.significant
@@ -118,14 +118,16 @@ def test_after_a_rejection_the_same_evidence_waits_and_the_wait_doubles():
     assert not verdict.decision.retrain
     assert verdict.decision.reason.startswith(
         "no retraining: back-off: 1 candidate(s) rejected against the live model, the last (c1) at "
-        "2026-03-09 14:00; waiting 7.0 days (doubled after each rejection) until 2026-03-16 14:00, or until "
+        "2026-03-09 14:00; waiting 67.0 days (doubled after each rejection) until 2026-05-15 14:00, or until "
         "the excess grows significantly to 7.50 or more (now 5.00)"
     )
-    assert decide(FARE_INCREASE, history=History((rejected(169),), NOW - timedelta(days=10))).decision.retrain
-    two = History((rejected(400, candidate="c1"), rejected(200, candidate="c2")), NOW - timedelta(days=10))
+    assert decide(
+        FARE_INCREASE, history=History((rejected(67 * 24),), NOW - timedelta(days=10))
+    ).decision.retrain
+    two = History((rejected(3000, candidate="c1"), rejected(2000, candidate="c2")), NOW - timedelta(days=10))
     held = decide(FARE_INCREASE, history=two)
-    assert "2 candidate(s) rejected" in held.decision.reason and "waiting 14.0 days" in held.decision.reason
-    later = NOW + timedelta(hours=137)
+    assert "2 candidate(s) rejected" in held.decision.reason and "waiting 134.0 days" in held.decision.reason
+    later = NOW + timedelta(days=134) - timedelta(hours=2000)
     assert decide(FARE_INCREASE, history=two, now=later).decision.retrain
 
 
@@ -192,7 +194,7 @@ def test_a_model_trained_across_a_change_is_retrained_once_a_whole_window_of_the
 
 
 def test_a_version_without_a_table_is_judged_by_its_evaluation_mae_and_says_so():
-    untabled = Excess(500, 500, 7.1, 2.1, 2.1, 5.0, 30.0, 2500.0, False)
+    untabled = Excess(500, 500, 7.1, 2.1, 2.1, 5.0, 30.0, 2500.0, False, stderr=5.0 / 30)
     reason = decide(untabled).decision.reason
     assert (
         "vs 2.10 expected for these trips (no expected-error table with this version: its evaluation MAE for every trip)"

@@ -69,15 +69,16 @@ def test_costs_and_horizon_must_be_positive(field, value):
 
 
 def test_the_pooled_z_adds_disjoint_windows_up():
-    from taxifare.drift_checker.excess import Measured, pooled_z
+    from taxifare.drift_checker.excess import Measured, pool
 
     # Three windows of 100 fares, each 0.5 over expectation with standard error 0.25: z 2 alone,
     # z 2 x sqrt(3) pooled.
     window = Measured(100, 0.5, 0.25)
-    assert pooled_z([window]) == pytest.approx(2.0)
-    assert pooled_z([window] * 3) == pytest.approx(2.0 * math.sqrt(3))
+    assert pool([window]).z == pytest.approx(2.0)
+    assert pool([window] * 3) == Measured(300, 0.5, pytest.approx(0.25 / math.sqrt(3)))
+    assert pool([window] * 3).z == pytest.approx(2.0 * math.sqrt(3))
     # Weighted by known fares: a small window counts less.
-    assert pooled_z([Measured(300, 1.0, 0.1), Measured(100, 0.0, 0.2)]) == pytest.approx(
+    assert pool([Measured(300, 1.0, 0.1), Measured(100, 0.0, 0.2)]).z == pytest.approx(
         0.75 / math.sqrt((30**2 + 20**2) / 400**2)
     )
-    assert pooled_z([]) is None
+    assert pool([]) is None

@@ -111,7 +111,6 @@ class Checker:
             # The cost rule's data-sufficiency holds are in the training pipeline's days: this
             # stream's (the checker's defaults are those of the pipeline's defaults, 60 + 7).
             "min_new_data_hours": (int(s["eval_days"]) + 1) * 24.0,
-            "backoff_hours": int(s["eval_days"]) * 24.0,
             "training_window_days": float(int(s["train_days"]) + int(s["eval_days"])),
             "window_hours": float(s["window_hours"]),
             "min_predictions": int(s["min_predictions"]),

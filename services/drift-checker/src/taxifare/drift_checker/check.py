@@ -12,7 +12,7 @@ The expensive aggregation runs before, outside the lock.
 import logging
 import math
 import zlib
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
@@ -25,7 +25,7 @@ from taxifare.drift_checker import detectors
 from taxifare.drift_checker.cost_rule import decide_by_cost
 from taxifare.drift_checker.detectors import Signal, Thresholds
 from taxifare.drift_checker.error_window import aggregate_errors, expected_error_table
-from taxifare.drift_checker.excess import Excess, excess_of
+from taxifare.drift_checker.excess import Excess, Measured, excess_of
 from taxifare.drift_checker.history import read_history
 from taxifare.drift_checker.policy import PendingClaim, Policy, decide
 from taxifare.drift_checker.runs import TrainingRuns
@@ -65,6 +65,7 @@ class CheckResult:
     significant: bool = False
     projected_loss: float | None = None
     excess_since: datetime | None = None
+    pooled: Measured | None = None
 
 
 def run_check(
@@ -108,7 +109,7 @@ def run_check(
             in_flight=training_runs.in_flight if training_runs else None,
             claim=_pending_claim(conn, policy, now, training_runs),
         )
-        significant, loss, since = False, None, None
+        significant, loss, since, pooled = False, None, None, None
         if policy.rule == "cost":
             history = read_history(conn, live.version, live.promoted_at, now, window_start=start)
             verdict = decide_by_cost(
@@ -116,12 +117,12 @@ def run_check(
                 **state,
             )  # fmt: skip
             decision, significant = verdict.decision, verdict.significant
-            loss, since = verdict.projected_loss, verdict.since
+            loss, since, pooled = verdict.projected_loss, verdict.since, verdict.pooled
         else:
             decision = decide(signals, policy, **state)
         result = CheckResult(
             0, decision.retrain, decision.drift_detected, decision.reason, live.version, start, now,
-            aggregates.count, aggregates.errors.count, signals, evidence, significant, loss, since,
+            aggregates.count, aggregates.errors.count, signals, evidence, significant, loss, since, pooled,
         )  # fmt: skip
         return _store(conn, result)
 
@@ -208,7 +209,10 @@ def _store(conn: sa.Connection, result: CheckResult) -> CheckResult:
     }
     if result.evidence is not None:
         since = result.excess_since.isoformat() if result.excess_since else None
-        statistics["error"] = {**result.evidence.to_json(), "significant": result.significant, "since": since}
+        pooled = asdict(result.pooled) if result.pooled else None
+        statistics["error"] = {
+            **result.evidence.to_json(), "significant": result.significant, "since": since, "pooled": pooled,
+        }  # fmt: skip
         statistics["projected_loss"] = result.projected_loss
     statistics = _json_safe(statistics)
     inserted = conn.execute(

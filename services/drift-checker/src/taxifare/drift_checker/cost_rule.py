@@ -13,11 +13,11 @@ In order, the first that applies answers:
    the current run of elevated excess): the model errs as it is expected to on these trips;
 3. the excess costs less over the horizon than a training run;
 4. a hold: a run in flight, another check's claim, the cooldown after a deploy; a back-off after a
-   rejected candidate (wait `backoff_hours`, doubled after each further rejection, so that the next
-   candidate is trained and judged on data the rejected one did not see, unless the excess has grown
-   since the check that asked for it, `backoff_growth` times and significantly, beyond what two
-   windows differ by chance); too little of the new world served yet (`min_new_data_hours` since the
-   first check that saw the excess);
+   rejected candidate (wait a whole training window, `training_window_days`, doubled after each
+   further rejection, so that the next candidate learns from and is judged on data the rejected one
+   never saw, unless the excess has grown since the check that asked for it, `backoff_growth` times
+   and by more than its noise: both the run's pooled measurement); too little of the new world
+   served yet (`min_new_data_hours` since the first check that saw the excess);
 5. retraining needed.
 Drift signals (mean gap, distribution) ride along in every reason, as evidence, never as the cause.
 """
@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from taxifare.drift_checker.detectors import Signal
-from taxifare.drift_checker.excess import CostModel, Excess, Measured, pooled_z
+from taxifare.drift_checker.excess import CostModel, Excess, Measured, pool
 from taxifare.drift_checker.history import ONSET_Z, History
 from taxifare.drift_checker.policy import Decision, InFlightRun, PendingClaim, Policy, standing_hold
 
@@ -38,6 +38,7 @@ class CostVerdict:
     significant: bool  # the excess passed the z-test (kept with the check: the onset of a change)
     projected_loss: float | None
     since: datetime | None = None  # with a significant excess: when it began (the current run's onset)
+    pooled: Measured | None = None  # this window's excess pooled with its run's (kept with the check)
 
 
 def decide_by_cost(
@@ -80,51 +81,46 @@ def decide_by_cost(
         )
     pooled = _pooled(evidence, history)
     measured = _measured(evidence, pooled, history)
-    significant = evidence.z >= mae_z or (pooled is not None and pooled >= mae_z)
+    significant = evidence.z >= mae_z or pooled.z >= mae_z
     if not significant:
-        return _no(
-            f"the error is what the model is expected to make on these trips: {measured} < {mae_z:g}){drift}"
-        )
+        reason = f"no retraining: the error is what the model is expected to make on these trips: {measured} < {mae_z:g}){drift}"
+        return CostVerdict(Decision(False, False, reason), False, None, pooled=pooled)
     loss = evidence.projected_loss(cost, policy.window_hours)
     priced = (
         f"excess loss over {cost.horizon_hours:g} h ≈ ${loss:,.2f} at ${cost.error_cost:g} per dollar of error "
         f"({evidence.n} predictions in {policy.window_hours:g} h)"
     )
     if loss < cost.retrain_cost:
-        return CostVerdict(
-            Decision(
-                False,
-                False,
-                f"no retraining: {measured}), but {priced} < a training run's ${cost.retrain_cost:g}{drift}",
-            ),
-            True,
-            loss,
-        )
+        reason = f"no retraining: {measured}), but {priced} < a training run's ${cost.retrain_cost:g}{drift}"
+        return CostVerdict(Decision(False, False, reason), True, loss, pooled=pooled)
     evidence_text = f"{measured}); {priced} > a training run's ${cost.retrain_cost:g}"
     since = history.excess_since or now - timedelta(hours=policy.window_hours)
     hold = (
         standing_hold(policy, now, promoted_at, in_flight, claim)
-        or _backoff(history, evidence, policy, mae_z, now)
+        or _backoff(history, pooled, policy, mae_z, now)
         or _waiting_for_data(since, policy, now)
     )
     if hold:
         decision = Decision(False, True, f"no retraining: {hold} (evidence: {evidence_text}{drift})")
-        return CostVerdict(decision, True, loss, since)
-    return CostVerdict(Decision(True, True, f"retraining needed: {evidence_text}{drift}"), True, loss, since)
+        return CostVerdict(decision, True, loss, since, pooled)
+    return CostVerdict(
+        Decision(True, True, f"retraining needed: {evidence_text}{drift}"), True, loss, since, pooled
+    )
 
 
 def _no(reason: str) -> CostVerdict:
     return CostVerdict(Decision(False, False, f"no retraining: {reason}"), False, None)
 
 
-def _pooled(evidence: Excess, history: History) -> float | None:
-    """The z of this window pooled with the run's earlier ones, when it continues the run."""
-    if evidence.z < ONSET_Z or not history.elevated_windows or evidence.stderr is None:
-        return None
-    return pooled_z([Measured(evidence.n_known, evidence.excess, evidence.stderr), *history.elevated_windows])
+def _pooled(evidence: Excess, history: History) -> Measured:
+    """This window's excess, pooled with the run's earlier windows when it continues the run."""
+    window = Measured(evidence.n_known, evidence.excess, evidence.stderr or 0.0)
+    if evidence.z < ONSET_Z or not history.elevated_windows:
+        return window
+    return pool([window, *history.elevated_windows])
 
 
-def _measured(evidence: Excess, pooled: float | None = None, history: History | None = None) -> str:
+def _measured(evidence: Excess, pooled: Measured, history: History) -> str:
     basis = (
         ""
         if evidence.table
@@ -135,9 +131,9 @@ def _measured(evidence: Excess, pooled: float | None = None, history: History | 
         f"{evidence.expected_mae_known:.2f} expected for these trips{basis} (excess {evidence.excess:+.2f} "
         f"a prediction, z {evidence.z:.1f}"
         + (
-            f"; {pooled:.1f} pooled over {len(history.elevated_windows) + 1} windows since "
+            f"; {pooled.z:.1f} pooled over {len(history.elevated_windows) + 1} windows since "
             f"{history.excess_since:%Y-%m-%d %H:%M}"
-            if pooled is not None
+            if pooled.n_known > evidence.n_known
             else ""
         )
     )
@@ -148,20 +144,20 @@ def _drift_seen(signals: list[Signal]) -> str:
     return f"; drift seen, not a reason alone: {'; '.join(fired)}" if fired else ""
 
 
-def _backoff(history: History, evidence: Excess, policy: Policy, mae_z: float, now: datetime) -> str | None:
+def _backoff(history: History, pooled: Measured, policy: Policy, mae_z: float, now: datetime) -> str | None:
     if not history.rejections:
         return None
     last = history.rejections[-1]
     count = len(history.rejections)
-    wait = timedelta(hours=policy.backoff_hours * 2 ** (count - 1))
+    wait = timedelta(days=policy.training_window_days * 2 ** (count - 1))
     if now - last.decided_at >= wait:
         return None
     then = last.asked
-    if then is not None and then.excess > 0 and _grown(evidence, then, policy.backoff_growth, mae_z):
+    if then is not None and then.excess > 0 and _grown(pooled, then, policy.backoff_growth, mae_z):
         return None
     grown = (
         f", or until the excess grows significantly to {policy.backoff_growth * then.excess:.2f} or more "
-        f"(now {evidence.excess:.2f})"
+        f"(now {pooled.excess:.2f})"
         if then is not None and then.excess > 0
         else ""
     )
@@ -172,9 +168,9 @@ def _backoff(history: History, evidence: Excess, policy: Policy, mae_z: float, n
     )
 
 
-def _grown(now: Excess, then: Measured, growth: float, mae_z: float) -> bool:
-    """More excess than `growth` times what was measured then, by more than two windows differ by chance."""
-    if now.excess < growth * then.excess or now.stderr is None:
+def _grown(now: Measured, then: Measured, growth: float, mae_z: float) -> bool:
+    """More excess than `growth` times what was measured then, by more than the two differ by chance."""
+    if now.excess < growth * then.excess:
         return False
     return now.excess - then.excess >= mae_z * math.hypot(now.stderr, then.stderr)
 

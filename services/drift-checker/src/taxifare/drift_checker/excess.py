@@ -103,20 +103,24 @@ def excess_of(aggregates: ErrorAggregates) -> Excess:
 
 @dataclass(frozen=True)
 class Measured:
-    """One window's measured excess, as a check stored it."""
+    """A measured excess (a window's, or several windows' pooled) and its standard error."""
 
     n_known: int
     excess: float
     stderr: float
 
+    @property
+    def z(self) -> float:
+        if self.stderr > 0:
+            return self.excess / self.stderr
+        return 0.0 if self.excess == 0 else math.copysign(math.inf, self.excess)
 
-def pooled_z(windows: list[Measured]) -> float | None:
-    """The z of the mean excess over disjoint windows (each weighted by its known fares)."""
+
+def pool(windows: list[Measured]) -> Measured | None:
+    """The mean excess over disjoint windows, each weighted by its known fares, and its standard error."""
     total = sum(w.n_known for w in windows)
     if not total:
         return None
     mean = sum(w.n_known * w.excess for w in windows) / total
     variance = sum((w.n_known * w.stderr) ** 2 for w in windows) / total**2
-    if variance <= 0:
-        return 0.0 if mean == 0 else math.copysign(math.inf, mean)
-    return mean / math.sqrt(variance)
+    return Measured(total, mean, math.sqrt(variance))

@@ -78,14 +78,16 @@ def _rejections(conn: sa.Connection, live_version: str, now: datetime) -> tuple[
 
 
 def _asked_with(conn: sa.Connection, decided_at: datetime) -> Measured | None:
-    """The measured excess of the last check that asked for retraining before this decision."""
+    """The measured excess (pooled over its run) of the last check that asked for retraining before
+    this decision."""
     statistics = conn.execute(
         sa.select(drift_checks.c.statistics)
         .where(drift_checks.c.decision.is_(True), drift_checks.c.checked_at <= decided_at)
         .order_by(drift_checks.c.checked_at.desc(), drift_checks.c.id.desc())
         .limit(1)
     ).scalar()
-    return _measured(statistics or {})
+    pooled = ((statistics or {}).get("error") or {}).get("pooled")
+    return _measured({"error": pooled}) if isinstance(pooled, dict) else _measured(statistics or {})
 
 
 def _cured_change_since(conn: sa.Connection, promoted_at: datetime) -> datetime | None:

@@ -33,17 +33,16 @@ class Policy:
     retrain_cost: float = 5.0
     error_cost: float = 0.05
     horizon_hours: float = 168.0
-    # After a rejected candidate: wait this long, doubled after each further rejection (the training
-    # pipeline's evaluation days, 7: the next candidate is judged on days the rejected one never saw),
-    # unless the excess has grown significantly, by this factor, since the check that asked for it.
-    backoff_hours: float = 168.0
+    # After a rejected candidate: wait a whole training window (below), doubled after each further
+    # rejection, unless the excess has grown significantly, by this factor, since the check that asked.
     backoff_growth: float = 1.5
     # A new world must have been served this long before a candidate is trained on it: the training
     # pipeline's evaluation days and one more (its defaults: 7 + 1 days), so the candidate is judged on
     # the new world only and has learnt some of it.
     min_new_data_hours: float = 192.0
     # The training pipeline's train_days + eval_days: once a new world fills a whole window, a live
-    # model trained partly on the old one is retrained once more (see cost_rule).
+    # model trained partly on the old one is retrained once more, and after a rejected candidate the
+    # next one waits for a window of data the rejected one never saw (see cost_rule).
     training_window_days: float = 67.0
 
 
