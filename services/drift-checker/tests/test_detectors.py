@@ -247,7 +247,7 @@ def test_detection_grows_with_the_window(sim, share):
 
 
 def drift(name, drifted, basis="quantiles"):
-    return detectors.ColumnDrift(name, "ks", 0.1, 0.001, 0.005, drifted, 1.0, 1.0, 0.1, 0.02, basis, 100)
+    return detectors.ColumnDrift(name, "ks", 0.1, 0.001, 0.005, drifted, 1.0, 1.0, 0.1, 0.01, basis, 100)
 
 
 def test_distribution_signal_fires_on_any_drifted_column_unless_a_share_is_asked():
@@ -255,7 +255,7 @@ def test_distribution_signal_fires_on_any_drifted_column_unless_a_share_is_asked
     signal = detectors.distribution_signal(one, Thresholds())
     assert signal.fired
     assert signal.statistics["drifted"] == ["a"]
-    assert signal.detail.startswith("1 of 3 columns drifted (a 0.100; distance >= 0.02 and p < 0.005)")
+    assert signal.detail.startswith("1 of 3 columns drifted (a 0.100; distance >= 0.01 and p < 0.005)")
     assert not detectors.distribution_signal(one, Thresholds(drift_share=0.5)).fired
     assert not detectors.distribution_signal([drift("a", False)], Thresholds()).fired
 
