@@ -1,6 +1,6 @@
 """Drift statistics by window size: the checker's false-alarm and detection rates beside Evidently's.
 
-    python bench/drift_stats.py [--full] [--replicates 40] [--evidently-replicates 5] [--no-evidently]
+    python bench/drift_stats.py [--full] [--replicates 40] [--evidently-replicates 4] [--no-evidently]
         [--alternatives] [--reference-rows 5000] [--seed 0]
 
 Each replicate draws a fresh reference (`--reference-rows` stationary synthetic trips: what the
@@ -305,43 +305,16 @@ def non_decreasing(hits: dict[int, list[bool]]) -> bool:
     return True
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--full", action="store_true", help="100 / 1,000 replicates, Evidently on 40 / 100")
-    parser.add_argument(
-        "--replicates",
-        type=int,
-        help="replicates per drifted scenario (stationary: 5x; default 40, --full 100)",
-    )
-    parser.add_argument(
-        "--evidently-replicates", type=int, help="of which Evidently runs (stationary: 4x, at most 100)"
-    )
-    parser.add_argument("--no-evidently", action="store_true", help="skip Evidently")
-    parser.add_argument(
-        "--alternatives", action="store_true", help="add the statistics measured against the chosen ones"
-    )
-    parser.add_argument("--reference-rows", type=int, default=5000)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()  # fmt: skip
-    replicates = args.replicates or (100 if args.full else 40)
-    evidently_replicates = 0 if args.no_evidently else (args.evidently_replicates or (40 if args.full else 4))
-    evidently_replicates = min(evidently_replicates, replicates)
-    if replicates < 2 or args.reference_rows < 100:
-        parser.error("need --replicates >= 2 and --reference-rows >= 100")
-
-    rng = np.random.default_rng(args.seed)
-    traffic = Traffic(rng)
+def collect(args, traffic: Traffic, evidently_replicates: int, folder: Path) -> tuple[dict, list]:
+    """Flags by scenario, row and window size; and the replicates saved for Evidently."""
     thresholds = Thresholds()
     rows: dict[str, dict[str, dict[int, list[bool]]]] = {}
     jobs = []
-    scratch = tempfile.TemporaryDirectory()
-    folder = Path(scratch.name)
     started = time.perf_counter()
     for shift in SHIFTS:
-        count = replicates * 5 if shift.name == "stationary" else replicates
-        evidently_count = (
-            min(evidently_replicates * 4, 100, count) if shift.name == "stationary" else evidently_replicates
-        )
+        stationary = shift.name == "stationary"
+        count = args.replicates * 5 if stationary else args.replicates
+        evidently_count = min(evidently_replicates * 4, 100, count) if stationary else evidently_replicates
         table = rows.setdefault(shift.name, {})
         for r in range(count):
             raw = traffic.draw(args.reference_rows)
@@ -358,52 +331,101 @@ def main() -> None:
             if r < evidently_count:
                 jobs.append(save_job(folder, f"{shift.name}#{r}", raw, window))
         print(f"{shift.name}: {count} replicates ({time.perf_counter() - started:.0f} s)", flush=True)
+    return rows, jobs
 
-    evidently_seconds = {n: [] for n in SIZES}
-    if jobs:
-        print(f"Evidently on {len(jobs)} replicates x {len(SIZES)} sizes ...", flush=True)
-        for result in run_evidently(jobs, folder):
-            name = result["id"].rsplit("#", 1)[0]
-            for label, fired in (("Evidently DataDriftPreset", result["dataset_drift"]),
-                                 ("Evidently, any column drifted", result["drifted"] > 0)):  # fmt: skip
-                rows[name].setdefault(label, {m: [] for m in SIZES})[result["n"]].append(fired)
-            evidently_seconds[result["n"]].append(result["seconds"])
-    scratch.cleanup()
-    check_seconds = time_checks(traffic, traffic.draw(args.reference_rows))
 
-    print(f"\nreference {args.reference_rows:,} trips, fresh for each replicate; alpha {thresholds.alpha}, "
+def add_evidently(rows: dict, jobs: list, folder: Path) -> dict[int, list[float]]:
+    """Evidently's flags into `rows`; returns its report times by window size."""
+    seconds = {n: [] for n in SIZES}
+    if not jobs:
+        return seconds
+    print(f"Evidently on {len(jobs)} replicates x {len(SIZES)} sizes ...", flush=True)
+    for result in run_evidently(jobs, folder):
+        name = result["id"].rsplit("#", 1)[0]
+        for label, fired in (("Evidently DataDriftPreset", result["dataset_drift"]),
+                             ("Evidently, any column drifted", result["drifted"] > 0)):  # fmt: skip
+            rows[name].setdefault(label, {m: [] for m in SIZES})[result["n"]].append(fired)
+        seconds[result["n"]].append(result["seconds"])
+    return seconds
+
+
+def print_table(rows: dict, reference_rows: int, check_seconds: dict, evidently_seconds: dict) -> list[str]:
+    """The rates and times; returns the drifted scenarios whose detection by the checker falls."""
+    thresholds = Thresholds()
+    print(f"\nreference {reference_rows:,} trips, fresh for each replicate; alpha {thresholds.alpha}, "
           f"min_distance {thresholds.min_distance}. Share of windows flagged (%), by window size:")  # fmt: skip
     print(f"  {'':<44}" + "".join(f"{n:>8,}" for n in SIZES))
-    monotone_misses = []
+    falling = []
     for shift in SHIFTS:
         table = rows[shift.name]
-        print(f"{shift.name} ({len(table['checker'][SIZES[0]])} replicates; Evidently "
-              f"{len(table.get('Evidently DataDriftPreset', {SIZES[0]: []})[SIZES[0]])})")  # fmt: skip
+        evidently = len(table.get("Evidently DataDriftPreset", {SIZES[0]: []})[SIZES[0]])
+        print(f"{shift.name} ({len(table['checker'][SIZES[0]])} replicates; Evidently {evidently})")
         for label, hits in table.items():
             print(rate_row(label, hits))
-            if label == "checker" and shift.name != "stationary" and not non_decreasing(hits):
-                monotone_misses.append(shift.name)
+        if shift.name != "stationary" and not non_decreasing(table["checker"]):
+            falling.append(shift.name)
     print("time per check (median s):  " + "  ".join(
         f"{n:,}: checker {check_seconds[n]:.3f}"
         + (f", Evidently {statistics.median(evidently_seconds[n]):.2f}" if evidently_seconds[n] else "")
         for n in SIZES))  # fmt: skip
+    return falling
 
+
+def print_targets(rows: dict, falling: list[str], check_seconds: dict) -> None:
     checker = {name: table["checker"] for name, table in rows.items()}
     false_alarms = max(np.mean(checker["stationary"][n]) for n in SIZES)
-    big = [n for n in SIZES if n >= 5000]
-    share_rate = min(np.mean(checker[SHARE_TARGET][n]) for n in big)
-    swap_rate = min(np.mean(checker[SWAP_TARGET][n]) for n in big)
+    large = [n for n in SIZES if n >= 5000]
+    share_rate = min(np.mean(checker[SHARE_TARGET][n]) for n in large)
+    swap_rate = min(np.mean(checker[SWAP_TARGET][n]) for n in large)
 
     def verdict(ok: bool) -> str:
         return "met" if ok else "MISSED"
 
     print(f"targets: stationary false alarms <= 1 % at every size: {100 * false_alarms:.1f} % "
           f"({verdict(false_alarms <= 0.01)}); detection non-decreasing in size: "
-          f"{'every shift' if not monotone_misses else 'not for ' + ', '.join(monotone_misses)} "
-          f"({verdict(not monotone_misses)}); >= 5,000 rows: 35 % share {100 * share_rate:.0f} %, "
-          f"passenger swap {100 * swap_rate:.0f} % (>= 95 %: {verdict(min(share_rate, swap_rate) >= 0.95)}); "
-          f"check at 50,000 rows {check_seconds[50_000]:.3f} s (<= 0.3 s: "
-          f"{verdict(check_seconds[50_000] <= 0.3)}); aggregates equal to SQLite's at every size")  # fmt: skip
+          f"{'every shift' if not falling else 'not for ' + ', '.join(falling)} ({verdict(not falling)}); "
+          f">= 5,000 rows: 35 % share {100 * share_rate:.0f} %, passenger swap {100 * swap_rate:.0f} % "
+          f"(>= 95 %: {verdict(min(share_rate, swap_rate) >= 0.95)}); check at 50,000 rows "
+          f"{check_seconds[50_000]:.3f} s (<= 0.3 s: {verdict(check_seconds[50_000] <= 0.3)}); "
+          "aggregates equal to SQLite's at every size")  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--full", action="store_true", help="100 / 1,000 replicates, Evidently on 40 / 100")
+    parser.add_argument(
+        "--replicates",
+        type=int,
+        help="replicates per drifted scenario (stationary: 5x; default 40, --full 100)",
+    )
+    parser.add_argument(
+        "--evidently-replicates",
+        type=int,
+        help="of which Evidently runs (stationary: 4x, at most 100; default 4, --full 40)",
+    )
+    parser.add_argument("--no-evidently", action="store_true", help="skip Evidently")
+    parser.add_argument(
+        "--alternatives", action="store_true", help="add the statistics measured against the chosen ones"
+    )
+    parser.add_argument("--reference-rows", type=int, default=5000)
+    parser.add_argument("--seed", type=int, default=0)  # fmt: skip
+    args = parser.parse_args()
+    if args.replicates is None:
+        args.replicates = 100 if args.full else 40
+    evidently_replicates = args.evidently_replicates
+    if evidently_replicates is None:
+        evidently_replicates = 40 if args.full else 4
+    evidently_replicates = 0 if args.no_evidently else min(evidently_replicates, args.replicates)
+    if args.replicates < 2 or evidently_replicates < 0 or args.reference_rows < 100:
+        parser.error("need --replicates >= 2, --evidently-replicates >= 0 and --reference-rows >= 100")
+
+    traffic = Traffic(np.random.default_rng(args.seed))
+    with tempfile.TemporaryDirectory() as scratch:
+        rows, jobs = collect(args, traffic, evidently_replicates, Path(scratch))
+        evidently_seconds = add_evidently(rows, jobs, Path(scratch))
+    check_seconds = time_checks(traffic, traffic.draw(args.reference_rows))
+    falling = print_table(rows, args.reference_rows, check_seconds, evidently_seconds)
+    print_targets(rows, falling, check_seconds)
 
 
 if __name__ == "__main__":

@@ -81,6 +81,16 @@ def test_basis_is_the_finest_the_reference_has():
     assert detectors.basis_of({}, discrete=False) is None
 
 
+def test_statistics_that_do_not_hold_together_are_passed_over():
+    broken = {"quantiles": {"edges": [0.0, 1.0, 2.0], "counts": [5]}, "categories": {"values": ["a"], "counts": [1]},
+              "count": 10, "edges": [0.0, 2.0], "shares": [1.0]}  # fmt: skip
+    assert detectors.basis_of(broken, discrete=True) == Basis("coarse", (10,), edges=(0.0, 2.0))
+    assert (
+        detectors.basis_of({"quantiles": {"edges": "x", "counts": None}, "shares": ["?"], "count": 3}, False)
+        is None
+    )
+
+
 def test_column_drift_needs_both_significance_and_distance():
     basis = Basis("quantiles", (50_000, 50_000), edges=(0.0, 1.0, 2.0))
     # 30,000 values, CDF 0.52 at the middle edge against 0.5: distance 0.02, and with these sizes

@@ -77,8 +77,8 @@ def aggregate_window(
 ) -> WindowAggregates:
     """Aggregates of `model_version`'s predictions in (start, end] for the columns in `edges`.
 
-    `edges` maps a column to the reference's bin edges its values are counted in (fewer than two:
-    moments only); a column in `categorical` is counted per value instead. Actual fares count only
+    `edges` maps a column to the reference's bin edges its values are counted in (fewer than two: its
+    count and sum only); a column in `categorical` is counted per value instead. Actual fares count only
     if known by `end`, so a check replayed at a past time sees what it saw then.
     """
     layout = tuple(
@@ -147,7 +147,7 @@ def _window_query(layout: tuple[tuple[str, tuple[float, ...], bool], ...]) -> sa
         elif len(column_edges) >= 2:
             key = _bin_index(value, column_edges[1:-1])
         else:
-            key = None  # moments only: one group, present even when the window is empty
+            key = None  # count and sum only: one group, present even when the window is empty
         select = sa.select(
             sa.literal_column(str(part)),
             sa.literal_column("0") if key is None else key,
