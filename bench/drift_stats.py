@@ -28,7 +28,7 @@ share and for the passenger-count swap; a check <= 0.3 s at 50,000 rows on SQLit
 
 The default run (40 replicates per drifted scenario and 200 stationary for the checker, Evidently on
 4 and 16 of them) takes about five minutes, most of it Evidently's reports (half a second each at
-least); --full runs 100 and 1,000, Evidently on 40 and 100 (about half an hour).
+least); --full runs 100 and 500, Evidently on 40 and 100 (about an hour on a busy 2-core machine).
 """
 
 import argparse
@@ -392,7 +392,7 @@ def print_targets(rows: dict, falling: list[str], check_seconds: dict) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--full", action="store_true", help="100 / 1,000 replicates, Evidently on 40 / 100")
+    parser.add_argument("--full", action="store_true", help="100 / 500 replicates, Evidently on 40 / 100")
     parser.add_argument(
         "--replicates",
         type=int,

@@ -34,7 +34,7 @@ OPTIONS = (
     Option("mean_gap", "--mean-gap", "DRIFT_MEAN_GAP",
            "fire when |prediction mean - label mean| exceeds this many label standard deviations"),
     Option("alpha", "--alpha", "DRIFT_ALPHA",
-           "false-alarm rate of the distribution signal on stationary traffic (each of k columns at alpha/k)"),
+           "bound on the distribution signal's false alarms on stationary traffic (each of k columns at alpha/k)"),
     Option("min_distance", "--min-distance", "DRIFT_MIN_DISTANCE",
            "a column drifts only if its largest CDF gap (categories: total variation) is at least this"),
     Option("drift_share", "--drift-share", "DRIFT_SHARE",

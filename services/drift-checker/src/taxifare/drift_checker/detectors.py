@@ -54,7 +54,7 @@ class Thresholds:
     alpha: float = 0.005
     # A column drifts only if its distance (largest CDF gap, or total variation) is at least this. Set
     # below the distance of the smallest shift bench/drift_stats.py grades (5 % of the trips shifted:
-    # about 0.018), so that detection of every graded shift grows with the window whatever the
+    # about 0.017), so that detection of every graded shift grows with the window whatever the
     # reference's size; only with more than about 40,000 rows on both sides does it bind.
     min_distance: float = 0.01
     drift_share: float = 0.0  # the distribution signal also needs this share of the columns drifted
