@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from taxifare.core import stats
-from taxifare.core.stats import bin_shares, population_stability_index, reference_stats
+from taxifare.core.stats import MAX_CATEGORIES, bin_counts, bin_shares, reference_stats
 
 
 def test_moments_and_edges_of_a_uniform_column():
@@ -56,26 +56,40 @@ def test_values_outside_the_reference_range_land_in_the_outer_bins():
     assert bin_shares(np.array([-100.0, 0.5, 100.0, 100.0]), [0.0, 1.0, 2.0]) == [0.5, 0.5]
 
 
-def test_psi_is_zero_for_the_same_data_and_grows_with_a_shift():
-    rng = np.random.default_rng(1)
-    reference = rng.normal(size=5000)
-    stats = reference_stats({"x": reference})["x"]
-    same = bin_shares(rng.normal(size=5000), stats["edges"])
-    shifted = bin_shares(rng.normal(loc=1.0, size=5000), stats["edges"])
-    psi_same = population_stability_index(stats["shares"], same)
-    psi_shifted = population_stability_index(stats["shares"], shifted)
-    assert psi_same < 0.05
-    assert psi_shifted > 0.25
+def test_fine_quantiles_count_every_value_in_up_to_100_bins():
+    values = np.arange(1000, dtype=np.float64)
+    quantiles = reference_stats({"x": values})["x"]["quantiles"]
+    assert quantiles["edges"] == pytest.approx(list(np.quantile(values, np.linspace(0, 1, 101))))
+    assert quantiles["counts"] == [10] * 100
+    ties = reference_stats({"x": np.array([1.0] * 90 + [2.0] * 5 + [7.0] * 5)})["x"]["quantiles"]
+    assert ties["edges"] == sorted(set(ties["edges"]))
+    assert ties["counts"][0] == 90  # the tied values, all in the first bin
+    assert sum(ties["counts"]) == 100
 
 
-def test_psi_refuses_mismatched_bins():
-    with pytest.raises(ValueError, match="differ in length"):
-        population_stability_index([0.5, 0.5], [1.0])
+def test_whole_number_columns_get_their_category_counts():
+    stats = reference_stats(
+        {"passengers": np.array([1, 1, 1, 2, 6, 6], dtype=np.int64), "distance": np.array([0.5, 1.0, 2.5])}
+    )
+    assert stats["passengers"]["categories"] == {"values": [1, 2, 6], "counts": [3, 1, 2]}
+    assert "categories" not in stats["distance"]
+    many = reference_stats({"ids": np.arange(MAX_CATEGORIES + 1)})["ids"]
+    assert "categories" not in many
+    assert "quantiles" in many
+
+
+def test_bin_counts_follow_the_binning_convention():
+    # Only interior edges split; a value on one belongs to the bin on its right; NaN is left out.
+    values = np.array([-5.0, 0.5, 1.0, 1.0, 2.5, 3.0, 9.0, np.nan])
+    assert bin_counts(values, [0.0, 1.0, 2.0, 3.0]) == [2, 2, 3]
+    assert bin_counts(values, [4.0]) == []
 
 
 def test_bins_must_be_positive():
     with pytest.raises(ValueError, match="bins"):
         reference_stats({"x": np.ones(3)}, bins=0)
+    with pytest.raises(ValueError, match="fine_bins"):
+        reference_stats({"x": np.ones(3)}, fine_bins=0)
 
 
 def test_the_expected_error_table_averages_each_prediction_bin():

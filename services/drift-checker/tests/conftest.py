@@ -91,7 +91,7 @@ def reference() -> Reference:
     """What the trainer stores for the live model, from its 20,000 training trips."""
     data = _fitted()[1]
     return Reference(
-        stats=reference_stats({c: data[c] for c in DRIFT_COLUMNS}, bins=10),
+        stats=reference_stats({c: data[c] for c in DRIFT_COLUMNS}),
         label_mean=float(data["fare"].mean()),
         label_std=float(data["fare"].std()),
         eval_mae=float(np.mean(np.abs(data["prediction"] - data["fare"]))),
@@ -194,20 +194,6 @@ def split(data: dict[str, np.ndarray], sizes: list[int], rng: np.random.Generato
     return [{c: v[order[a:b]] for c, v in data.items()} for a, b in itertools.pairwise(bounds)]
 
 
-def numpy_window(data: dict[str, np.ndarray], stats: dict) -> dict:
-    """What the database should return for `data`, computed with numpy (column -> ColumnWindow)."""
-    from taxifare.drift_checker.detectors import ColumnWindow
-
-    out = {}
-    for c in DRIFT_COLUMNS:
-        v = np.asarray(data[c], dtype=np.float64)
-        out[c] = ColumnWindow(
-            count=v.size, total=float(v.sum()), total_sq=float((v * v).sum()), minimum=float(v.min()),
-            maximum=float(v.max()), below=tuple(int((v < e).sum()) for e in stats[c]["edges"]),
-        )  # fmt: skip
-    return out
-
-
 @pytest.fixture(scope="session")
 def sim():
     """The generators above, for tests (conftest modules are not importable by name)."""
@@ -215,6 +201,6 @@ def sim():
 
     return types.SimpleNamespace(
         trips=trips, NORMAL=NORMAL, COVARIATE_SHIFT=COVARIATE_SHIFT, FARE_INCREASE=FARE_INCREASE,
-        add_live_model=add_live_model, log_traffic=log_traffic, split=split, numpy_window=numpy_window,
+        add_live_model=add_live_model, log_traffic=log_traffic, split=split,
         T0=T0, hours=hours,
     )  # fmt: skip

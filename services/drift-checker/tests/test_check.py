@@ -228,3 +228,40 @@ def test_columns_missing_from_the_reference_are_skipped_not_fatal(engine, refere
     assert (columns["prediction"]["method"], columns["pickup_hour"]["method"]) == ("skipped", "skipped")
     assert columns["distance_km"]["drifted"]
     assert "of 6 columns drifted" in signals["distribution"].detail
+
+
+def test_a_passenger_count_swap_alone_is_detected(engine, reference, sim):
+    """Every 5-passenger trip logged as 6 and nothing else changed: only passenger_count drifts."""
+    sim.add_live_model(engine, reference, promoted_at=sim.T0 - LONG_AGO)
+    data = sim.trips(np.random.default_rng(105), 5000)
+    data["passenger_count"] = np.where(data["passenger_count"] == 5, 6, data["passenger_count"])
+    sim.log_traffic(engine, data, sim.T0, sim.T0 + sim.hours(1))
+
+    result = run_check(engine, Policy(window_hours=1), now=sim.T0 + sim.hours(1))
+
+    signals = signals_of(result)
+    assert signals["distribution"].fired, result.reason
+    assert signals["distribution"].statistics["drifted"] == ["passenger_count"]
+    column = signals["distribution"].statistics["columns"]["passenger_count"]
+    assert (column["method"], column["basis"], column["cells"]) == ("chi_square", "categories", 6)
+    assert not signals["mean_gap"].fired
+
+
+def test_a_version_stored_before_fine_statistics_is_checked_on_its_coarse_bins(engine, reference, sim):
+    coarse = {
+        column: {key: value for key, value in stats.items() if key not in ("quantiles", "categories")}
+        for column, stats in reference.stats.items()
+    }
+    legacy = type(reference)(coarse, reference.label_mean, reference.label_std, reference.eval_mae)
+    sim.add_live_model(engine, legacy, promoted_at=sim.T0 - LONG_AGO)
+    sim.log_traffic(
+        engine, sim.trips(np.random.default_rng(106), 300, sim.COVARIATE_SHIFT), sim.T0, sim.T0 + sim.hours(1)
+    )
+
+    result = run_check(engine, now=sim.T0 + sim.hours(1))
+
+    distribution = signals_of(result)["distribution"]
+    assert distribution.fired
+    assert {c["basis"] for c in distribution.statistics["columns"].values()} == {"coarse"}
+    assert distribution.statistics["coarse"] == list(coarse)
+    assert "compared on the ten coarse bins of reference statistics stored before" in result.reason

@@ -67,11 +67,12 @@ def test_in_flight_run_and_pending_claim_block():
 
 
 def test_flags_win_over_environment_which_wins_over_defaults():
-    env = {"DRIFT_MIN_PREDICTIONS": "50", "DRIFT_COOLDOWN_HOURS": "2.5", "DRIFT_MEAN_GAP": "0.4"}
-    policy, thresholds = config.build({"min_predictions": 10}, env)
+    env = {"DRIFT_MIN_PREDICTIONS": "50", "DRIFT_COOLDOWN_HOURS": "2.5", "DRIFT_MEAN_GAP": "0.4",
+           "DRIFT_ALPHA": "0.02", "DRIFT_MIN_DISTANCE": "0.05"}  # fmt: skip
+    policy, thresholds = config.build({"min_predictions": 10, "min_distance": 0.1}, env)
     assert policy.min_predictions == 10
     assert policy.cooldown_hours == 2.5
-    assert thresholds.mean_gap == 0.4
+    assert (thresholds.mean_gap, thresholds.alpha, thresholds.min_distance) == (0.4, 0.02, 0.1)
     assert policy.window_hours == Policy().window_hours
 
 
@@ -80,7 +81,9 @@ def test_flags_win_over_environment_which_wins_over_defaults():
     [
         ({}, {"DRIFT_MIN_PREDICTIONS": "many"}, "DRIFT_MIN_PREDICTIONS='many' is not a valid int"),
         ({"window_hours": 0.0}, {}, "--window-hours"),
-        ({"ks_alpha": 2.0}, {}, "between 0 and 1"),
+        ({"alpha": 2.0}, {}, "--alpha / DRIFT_ALPHA must be between 0 and 1"),
+        ({}, {"DRIFT_ALPHA": "0"}, "--alpha / DRIFT_ALPHA must be positive"),
+        ({"min_distance": 1.5}, {}, "--min-distance / DRIFT_MIN_DISTANCE must be between 0 and 1"),
         ({"cooldown_hours": -1.0}, {}, "must not be negative"),
         ({}, {"DRIFT_RULE": "vibes"}, "--rule / DRIFT_RULE: 'vibes' is not one of cost, signals, seed"),
         ({"retrain_cost": 0.0}, {}, "--retrain-cost / DRIFT_RETRAIN_COST must be positive, got 0.0"),

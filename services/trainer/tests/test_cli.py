@@ -59,6 +59,13 @@ def test_reference_stats_cover_drift_features_and_predictions(trained):
     assert weighted == pytest.approx(trained["metrics"]["mae"])
     assert stats["prediction"]["mean"] == pytest.approx(trained["metrics"]["prediction_mean"])
     assert sum(stats["distance_km"]["shares"]) == pytest.approx(1.0)
+    # What the drift checker's tests compare with: fine quantiles, and categories for whole numbers.
+    eval_rows = trained["metrics"]["eval_rows"]
+    assert len(stats["distance_km"]["quantiles"]["edges"]) == 101
+    assert sum(stats["distance_km"]["quantiles"]["counts"]) == eval_rows
+    assert set(stats["pickup_hour"]["categories"]["values"]) <= set(range(24))
+    assert sum(stats["passenger_count"]["categories"]["counts"]) == eval_rows
+    assert "categories" not in stats["prediction"]
 
 
 def test_evaluate_rescores_the_model_on_its_evaluation_set(trained, tmp_path):

@@ -87,8 +87,13 @@ def run_check(
         if live is not None:
             # Columns missing from the reference are still aggregated (the mean gap needs the prediction
             # mean) and reported as skipped by the distribution tests.
-            edges = {c: live.reference_stats.get(c, {}).get("edges", []) for c in DRIFT_COLUMNS}
-            aggregates = aggregate_window(conn, live.version, start, now, edges)
+            bases = {
+                c: detectors.basis_of(live.reference_stats.get(c, {}), c in DISCRETE_COLUMNS)
+                for c in DRIFT_COLUMNS
+            }
+            edges = {c: basis.edges if basis else () for c, basis in bases.items()}
+            categorical = {c for c, basis in bases.items() if basis and basis.categorical}
+            aggregates = aggregate_window(conn, live.version, start, now, edges, categorical=categorical)
             errors = aggregate_errors(
                 conn, live.version, start=start, end=now,
                 table=expected_error_table(live.reference_stats), eval_mae=live.eval_mae,
@@ -143,12 +148,9 @@ def evaluate_signals(
         mean_gap = detectors.mean_gap_signal(
             live.label_mean, live.label_std, prediction.mean if prediction else None, thresholds
         )
-        drifts = [
-            detectors.column_drift(
-                name, live.reference_stats.get(name, {}), window, name in DISCRETE_COLUMNS, thresholds
-            )
-            for name, window in aggregates.columns.items()
-        ]
+        drifts = detectors.column_drifts(
+            live.reference_stats, aggregates.columns, DISCRETE_COLUMNS, thresholds
+        )
         distribution = detectors.distribution_signal(drifts, thresholds)
     if n_actuals < max(policy.min_actuals, 1):
         performance = Signal(

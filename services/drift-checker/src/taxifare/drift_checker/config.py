@@ -46,14 +46,12 @@ OPTIONS = (
            "a 'true' check blocks other checkers until its run is recorded, at most this long"),
     Option("mean_gap", "--mean-gap", "DRIFT_MEAN_GAP",
            "fire when |prediction mean - label mean| exceeds this many label standard deviations"),
-    Option("small_sample_max", "--small-sample-max", "DRIFT_SMALL_SAMPLE_MAX",
-           "up to this many predictions use KS/chi-square tests, above that distances"),
-    Option("ks_alpha", "--ks-alpha", "DRIFT_KS_ALPHA", "p-value below which a continuous column drifted"),
-    Option("chi2_alpha", "--chi2-alpha", "DRIFT_CHI2_ALPHA", "p-value below which a discrete column drifted"),
-    Option("psi", "--psi", "DRIFT_PSI", "population stability index above which a continuous column drifted"),
-    Option("jensen_shannon", "--jensen-shannon", "DRIFT_JENSEN_SHANNON",
-           "Jensen-Shannon distance above which a discrete column drifted"),
-    Option("drift_share", "--drift-share", "DRIFT_SHARE", "fire when at least this share of columns drifted"),
+    Option("alpha", "--alpha", "DRIFT_ALPHA",
+           "bound on the distribution signal's false alarms on stationary traffic (each of k columns at alpha/k)"),
+    Option("min_distance", "--min-distance", "DRIFT_MIN_DISTANCE",
+           "a column drifts only if its largest CDF gap (categories: total variation) is at least this"),
+    Option("drift_share", "--drift-share", "DRIFT_SHARE",
+           "fire only when at least this share of the columns drifted (0: any one column)"),
     Option("mae_ratio", "--mae-ratio", "DRIFT_MAE_RATIO",
            "fire when realised MAE / evaluation MAE reaches this"),
     Option("mae_z", "--mae-z", "DRIFT_MAE_Z", "... and the MAE excess is this many standard errors"),
@@ -104,9 +102,9 @@ def _validate(option: Option, value) -> None:
         raise ConfigError(f"{option.flag} / {option.env} must be a finite number, got {value!r}")
     if value < 0:
         raise ConfigError(f"{option.flag} / {option.env} must not be negative, got {value!r}")
-    if option.field in {"window_hours", "small_sample_max", *_POSITIVE} and value == 0:
+    if option.field in {"window_hours", "alpha", *_POSITIVE} and value == 0:
         raise ConfigError(f"{option.flag} / {option.env} must be positive, got {value!r}")
     if option.field == "backoff_growth" and value < 1:
         raise ConfigError(f"{option.flag} / {option.env} must be at least 1, got {value!r}")
-    if option.field in {"ks_alpha", "chi2_alpha", "drift_share"} and value > 1:
+    if option.field in {"alpha", "min_distance", "drift_share"} and value > 1:
         raise ConfigError(f"{option.flag} / {option.env} must be between 0 and 1, got {value!r}")
