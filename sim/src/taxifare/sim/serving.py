@@ -75,7 +75,9 @@ class LiveModelServer:
                 for batch in self._validated(group.iloc[start : start + MAX_INSTANCES]):
                     fares, clamped = self.bounds.clamp_fares(self.model.predict(batch.model_inputs()))
                     self.clamped += clamped
-                    chunks.append(self.predictions.encode(ServedBatch(served_at, self.model.version, batch, fares)))
+                    chunks.append(
+                        self.predictions.encode(ServedBatch(served_at, self.model.version, batch, fares))
+                    )
                     served += len(batch)
         if chunks:
             self.predictions.write(chunks)
@@ -103,7 +105,9 @@ class LiveModelServer:
         batches = []
         for i in range(len(trips)):
             try:
-                batches.append(parse_predict_request(_request(trips.iloc[i : i + 1]), MAX_INSTANCES, self.bounds))
+                batches.append(
+                    parse_predict_request(_request(trips.iloc[i : i + 1]), MAX_INSTANCES, self.bounds)
+                )
             except RequestError:
                 self.refused += 1
         return batches
