@@ -104,10 +104,11 @@ def train_window(
         epochs_trained=epochs,
         data_start=frame["pickup_datetime"].min().date().isoformat(),
         data_end=frame["pickup_datetime"].max().date().isoformat(),
-        reference_stats=reference_stats(evaluation, predictions),
         input_bounds=input_bounds(frame),
     )
     check_finite(metrics)
+    # After the check: statistics of non-finite predictions would fail with a less helpful message.
+    metrics["reference_stats"] = reference_stats(evaluation, predictions)
     return TrainResult(model=model, eval_frame=evaluation, eval_predictions=predictions, metrics=metrics)
 
 
