@@ -118,14 +118,16 @@ def test_after_a_rejection_the_same_evidence_waits_and_the_wait_doubles():
     assert not verdict.decision.retrain
     assert verdict.decision.reason.startswith(
         "no retraining: back-off: 1 candidate(s) rejected against the live model, the last (c1) at "
-        "2026-03-09 14:00; waiting 8.0 days (doubled after each rejection) until 2026-03-17 14:00, or until "
+        "2026-03-09 14:00; waiting 67.0 days (doubled after each rejection) until 2026-05-15 14:00, or until "
         "the excess grows significantly to 7.50 or more (now 5.00)"
     )
-    assert decide(FARE_INCREASE, history=History((rejected(192),), NOW - timedelta(days=10))).decision.retrain
-    two = History((rejected(400, candidate="c1"), rejected(200, candidate="c2")), NOW - timedelta(days=10))
+    assert decide(
+        FARE_INCREASE, history=History((rejected(67 * 24),), NOW - timedelta(days=10))
+    ).decision.retrain
+    two = History((rejected(3000, candidate="c1"), rejected(2000, candidate="c2")), NOW - timedelta(days=10))
     held = decide(FARE_INCREASE, history=two)
-    assert "2 candidate(s) rejected" in held.decision.reason and "waiting 16.0 days" in held.decision.reason
-    later = NOW + timedelta(days=16) - timedelta(hours=200)
+    assert "2 candidate(s) rejected" in held.decision.reason and "waiting 134.0 days" in held.decision.reason
+    later = NOW + timedelta(days=134) - timedelta(hours=2000)
     assert decide(FARE_INCREASE, history=two, now=later).decision.retrain
 
 

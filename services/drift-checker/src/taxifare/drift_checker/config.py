@@ -31,10 +31,10 @@ OPTIONS = (
     Option("backoff_growth", "--backoff-growth", "DRIFT_BACKOFF_GROWTH",
            "cost rule: after a rejected candidate, wait unless the excess has grown this many times"),
     Option("min_new_data_hours", "--min-new-data-hours", "DRIFT_MIN_NEW_DATA_HOURS",
-           "cost rule: hours of the new world to serve before a candidate is trained on it, and to wait "
-           "after a rejected candidate (doubled after each further rejection)"),
+           "cost rule: hours of the new world to serve before a candidate is trained on it"),
     Option("training_window_days", "--training-window-days", "DRIFT_TRAINING_WINDOW_DAYS",
-           "cost rule: the training pipeline's train_days + eval_days (a whole window of a new world)"),
+           "cost rule: the training pipeline's train_days + eval_days (a whole window of data; the "
+           "back-off after a rejected candidate, doubled after each further one)"),
     Option("window_hours", "--window-hours", "DRIFT_WINDOW_HOURS",
            "check the predictions of the last H hours"),
     Option("min_predictions", "--min-predictions", "DRIFT_MIN_PREDICTIONS",

@@ -13,11 +13,11 @@ In order, the first that applies answers:
    the current run of elevated excess): the model errs as it is expected to on these trips;
 3. the excess costs less over the horizon than a training run;
 4. a hold: a run in flight, another check's claim, the cooldown after a deploy; a back-off after a
-   rejected candidate (wait `min_new_data_hours` again, doubled after each further rejection, so that
-   the next candidate has at least as much more of the new world as a first one needs, unless the
-   excess has grown since the check that asked for it, `backoff_growth` times and by more than its
-   noise: both the run's pooled measurement); too little of the new world served yet
-   (`min_new_data_hours` since the first check that saw the excess);
+   rejected candidate (wait a whole training window, `training_window_days`, doubled after each
+   further rejection, so that the next candidate learns from and is judged on data the rejected one
+   never saw, unless the excess has grown since the check that asked for it, `backoff_growth` times
+   and by more than its noise: both the run's pooled measurement); too little of the new world
+   served yet (`min_new_data_hours` since the first check that saw the excess);
 5. retraining needed.
 Drift signals (mean gap, distribution) ride along in every reason, as evidence, never as the cause.
 """
@@ -149,7 +149,7 @@ def _backoff(history: History, pooled: Measured, policy: Policy, mae_z: float, n
         return None
     last = history.rejections[-1]
     count = len(history.rejections)
-    wait = timedelta(hours=policy.min_new_data_hours * 2 ** (count - 1))
+    wait = timedelta(days=policy.training_window_days * 2 ** (count - 1))
     if now - last.decided_at >= wait:
         return None
     then = last.asked

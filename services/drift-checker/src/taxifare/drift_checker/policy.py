@@ -33,7 +33,7 @@ class Policy:
     retrain_cost: float = 5.0
     error_cost: float = 0.05
     horizon_hours: float = 168.0
-    # After a rejected candidate: wait min_new_data_hours (below) again, doubled after each further
+    # After a rejected candidate: wait a whole training window (below), doubled after each further
     # rejection, unless the excess has grown significantly, by this factor, since the check that asked.
     backoff_growth: float = 1.5
     # A new world must have been served this long before a candidate is trained on it: the training
@@ -41,7 +41,8 @@ class Policy:
     # the new world only and has learnt some of it.
     min_new_data_hours: float = 192.0
     # The training pipeline's train_days + eval_days: once a new world fills a whole window, a live
-    # model trained partly on the old one is retrained once more (see cost_rule).
+    # model trained partly on the old one is retrained once more, and after a rejected candidate the
+    # next one waits for a window of data the rejected one never saw (see cost_rule).
     training_window_days: float = 67.0
 
 
