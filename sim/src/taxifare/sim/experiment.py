@@ -16,6 +16,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from taxifare.drift_checker.policy import Policy as CheckerPolicy
 from taxifare.sim import workspace
 from taxifare.sim.policies import parse_policy
 from taxifare.sim.streams import Event, Stream, build_stream
@@ -48,6 +49,14 @@ class Plan:
     def stream_of(self) -> Stream:
         return build_stream(self.stream, self.settings, self.seed, self.events)
 
+    def prices(self) -> tuple[float, float]:
+        """(dollars a training run, dollars a dollar of error): the checker's, as given or by default."""
+        defaults = CheckerPolicy()
+        return (
+            float(self.checker_parameters.get("retrain_cost", defaults.retrain_cost)),
+            float(self.checker_parameters.get("error_cost", defaults.error_cost)),
+        )
+
 
 def run_plan(plan: Plan, progress: Callable[[str, int], None] = lambda policy, days: None) -> list[dict]:
     """Every policy's scores (as JSON dicts, in the plan's order), with the excess MAE over the oracle."""
@@ -77,7 +86,9 @@ def simulate(plan: Plan, policy_name: str, progress: Callable[[int], None] = lam
     try:
         simulation = Simulation(stream, policy, place, plan.settings, plan.label_delay_days, progress)
         simulation.run()
-        result = score(simulation.engine, stream, policy.name, plan.seed, simulation.timings).to_json()
+        result = score(
+            simulation.engine, stream, policy.name, plan.seed, simulation.timings, plan.prices()
+        ).to_json()
         result["failed_runs"] = simulation.timings.failed_runs
         result["failed_pipeline_runs"] = len(simulation.timings.failed_runs)
     except BaseException:

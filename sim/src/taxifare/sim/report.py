@@ -21,6 +21,7 @@ COLUMNS = (
     ("failed_pipeline_runs", "failed runs"),
     ("mae", "MAE"),
     ("excess_mae_over_oracle", "MAE - oracle's"),
+    ("total_cost", "cost $"),
     ("training_seconds", "training s"),
     ("wall_seconds", "wall s"),
 )

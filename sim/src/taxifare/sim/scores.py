@@ -43,6 +43,8 @@ class Scores:
     checks: int
     checks_saying_retrain: int
     mae: float | None
+    # In the cost rule's units: a training run at retrain_cost, each dollar of error at error_cost.
+    total_cost: float
     detection_delay_days: dict[str, float | None]
     training_seconds: float
     wall_seconds: float
@@ -55,7 +57,16 @@ class Scores:
         return asdict(self)
 
 
-def score(engine: sa.Engine, stream: Stream, policy: str, seed: int, timings: Timings) -> Scores:
+def score(
+    engine: sa.Engine,
+    stream: Stream,
+    policy: str,
+    seed: int,
+    timings: Timings,
+    *,
+    prices: tuple[float, float],
+) -> Scores:
+    """`prices`: (dollars a training run, dollars a dollar of absolute error), as the cost rule counts."""
     with engine.connect() as conn:
         served = _served(conn)
         retrains = _retrains(conn)
@@ -85,6 +96,7 @@ def score(engine: sa.Engine, stream: Stream, policy: str, seed: int, timings: Ti
         checks=int(checks[0]),
         checks_saying_retrain=int(checks[1]),
         mae=float(served["error"].mean()) if len(served) else None,
+        total_cost=round(prices[0] * len(retrains) + prices[1] * float(served["error"].sum()), 2),
         detection_delay_days=detection_delays(stream, retrains),
         training_seconds=round(timings.training, 2),
         wall_seconds=round(timings.total, 2),
