@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 import numpy as np
 import pytest
 import sqlalchemy as sa
-from kfp_fake import FakeKfpServer
+from kfp_fake import fake_kfp_for_clients
 
 from pipelines.compile import compile_all
 from pipelines.components import Images
@@ -21,11 +21,7 @@ TOKEN = "integration-token"
 
 @pytest.fixture
 def fake_kfp(free_port, monkeypatch, tmp_path):
-    for name in ("KFP_TOKEN_FILE", "KFP_HOST", "KFP_NAMESPACE", "KF_PIPELINES_SA_TOKEN_PATH"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("KFP_TOKEN", TOKEN)
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    with FakeKfpServer(free_port, token=TOKEN) as fake:
+    with fake_kfp_for_clients(free_port, monkeypatch, tmp_path / "home", TOKEN) as fake:
         yield fake
 
 

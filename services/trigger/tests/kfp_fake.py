@@ -6,9 +6,11 @@ answers 400 naming what is wrong, as the API server would; valid requests get do
 Everything it received is kept in `requests` for the tests to inspect.
 """
 
+import contextlib
 import itertools
 import json
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -272,3 +274,15 @@ class FakeKfpServer:
     def __exit__(self, *exc) -> None:
         self._server.shutdown()
         self._thread.join(timeout=5)
+
+
+@contextlib.contextmanager
+def fake_kfp_for_clients(port: int, monkeypatch, home, token: str) -> Iterator[FakeKfp]:
+    """The fake, with the environment a KFP client reads cleared but for the token it expects (and a
+    home of its own, where the SDK writes its credentials cache)."""
+    for name in ("KFP_TOKEN_FILE", "KFP_HOST", "KFP_NAMESPACE", "KF_PIPELINES_SA_TOKEN_PATH"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("KFP_TOKEN", token)
+    monkeypatch.setenv("HOME", str(home))
+    with FakeKfpServer(port, token=token) as fake:
+        yield fake

@@ -14,7 +14,7 @@ import pytest
 import sample_components as p
 import sqlalchemy as sa
 from kfp import dsl
-from kfp_fake import FakeKfpServer
+from kfp_fake import fake_kfp_for_clients
 
 from taxifare.core.config import load_settings
 from taxifare.core.db.engine import connect_engine
@@ -54,11 +54,7 @@ def pipelines_dir(tmp_path, compile_pipeline, monkeypatch):
 
 @pytest.fixture
 def fake_kfp(free_port, monkeypatch, tmp_path):
-    for name in ("KFP_TOKEN_FILE", "KFP_HOST", "KFP_NAMESPACE", "KF_PIPELINES_SA_TOKEN_PATH"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("KFP_TOKEN", TOKEN)
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    with FakeKfpServer(free_port, token=TOKEN) as fake:
+    with fake_kfp_for_clients(free_port, monkeypatch, tmp_path / "home", TOKEN) as fake:
         yield fake
 
 

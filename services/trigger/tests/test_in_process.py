@@ -10,6 +10,7 @@ import sample_components as p
 import sqlalchemy as sa
 from kfp import dsl
 
+from taxifare.core.db import migrate
 from taxifare.core.db.engine import connect_engine
 from taxifare.core.db.tables import pipeline_runs
 from taxifare.trigger.local_runner import (
@@ -85,7 +86,7 @@ def test_a_step_runs_in_this_process_with_its_own_environment(
     compile_pipeline, in_process_runner, lines, tmp_path
 ):
     @dsl.pipeline(name="migrate")
-    def migrate():
+    def migrate_pipeline():
         upgrade_database()
 
     url = f"sqlite:///{tmp_path / 'step.db'}"
@@ -93,13 +94,13 @@ def test_a_step_runs_in_this_process_with_its_own_environment(
     root = logging.getLogger()
     handlers, level, sigterm = root.handlers[:], root.level, signal.getsignal(signal.SIGTERM)
 
-    result = in_process_runner({"DATABASE_URL": url}).run(load_pipeline(compile_pipeline(migrate)))
+    result = in_process_runner({"DATABASE_URL": url}).run(load_pipeline(compile_pipeline(migrate_pipeline)))
 
     assert result.status == "succeeded"
     assert (tmp_path / "step.db").is_file()
-    assert ("upgrade-database", f"{url} is at revision 0001") in lines
+    assert lines == [("upgrade-database", f"{url} is at revision {migrate.current(url)}")]
     log_file = result.run_dir / "upgrade-database" / "log.txt"
-    assert f"{url} is at revision 0001" in log_file.read_text()
+    assert log_file.read_text() == f"{url} is at revision {migrate.current(url)}\n"
     # What the step saw is gone again: its environment, its logging set-up, its signal handlers.
     assert "DATABASE_URL" not in os.environ
     assert root.handlers == handlers and root.level == level

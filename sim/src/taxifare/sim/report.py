@@ -95,12 +95,7 @@ def _daily_plot(results: list[dict]) -> str:
                 continue
             axes.plot([day], [y], marker="o" if retrain["deployed"] else "x", color=color, markersize=6,
                       fillstyle="full" if retrain["deployed"] else "none", linestyle="none")  # fmt: skip
-    _shade_events(axes, results)
-    axes.set_ylabel("daily MAE ($)")
-    axes.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m-%d"))
-    axes.legend(loc="upper left", fontsize="small")
-    axes.grid(alpha=0.3)
-    return _svg(figure)
+    return _finished(figure, axes, results, "daily MAE ($)")
 
 
 def _retrains_plot(results: list[dict]) -> str:
@@ -109,10 +104,16 @@ def _retrains_plot(results: list[dict]) -> str:
         times = [date.fromisoformat(x["at"][:10]) for x in r["retrain_log"]]
         if times:
             axes.step(times, range(1, len(times) + 1), where="post", color=f"C{i}", label=r["policy"])
+    return _finished(figure, axes, results, "retrains so far")
+
+
+def _finished(figure, axes, results: list[dict], ylabel: str) -> str:
+    """The events shaded, the axes labelled, the figure as inline SVG."""
     _shade_events(axes, results)
-    axes.set_ylabel("retrains so far")
+    axes.set_ylabel(ylabel)
     axes.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m-%d"))
-    axes.legend(loc="upper left", fontsize="small")
+    if axes.get_legend_handles_labels()[0]:
+        axes.legend(loc="upper left", fontsize="small")
     axes.grid(alpha=0.3)
     return _svg(figure)
 

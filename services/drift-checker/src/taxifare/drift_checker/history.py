@@ -80,25 +80,25 @@ def _rejections(conn: sa.Connection, live_version: str, now: datetime) -> tuple[
 def _asked_with(conn: sa.Connection, decided_at: datetime) -> Measured | None:
     """The measured excess (pooled over its run) of the last check that asked for retraining before
     this decision."""
-    statistics = conn.execute(
-        sa.select(drift_checks.c.statistics)
-        .where(drift_checks.c.decision.is_(True), drift_checks.c.checked_at <= decided_at)
-        .order_by(drift_checks.c.checked_at.desc(), drift_checks.c.id.desc())
-        .limit(1)
-    ).scalar()
-    pooled = ((statistics or {}).get("error") or {}).get("pooled")
-    return _measured({"error": pooled}) if isinstance(pooled, dict) else _measured(statistics or {})
+    error = _last_asking_error(conn, decided_at)
+    pooled = error.get("pooled")
+    return _measured({"error": pooled}) if isinstance(pooled, dict) else _measured({"error": error})
 
 
 def _cured_change_since(conn: sa.Connection, promoted_at: datetime) -> datetime | None:
+    since = _last_asking_error(conn, promoted_at).get("since")
+    return clock.parse(since) if isinstance(since, str) else None
+
+
+def _last_asking_error(conn: sa.Connection, until: datetime) -> dict:
+    """The error evidence stored by the last check that asked for retraining, at or before `until`."""
     statistics = conn.execute(
         sa.select(drift_checks.c.statistics)
-        .where(drift_checks.c.decision.is_(True), drift_checks.c.checked_at <= promoted_at)
+        .where(drift_checks.c.decision.is_(True), drift_checks.c.checked_at <= until)
         .order_by(drift_checks.c.checked_at.desc(), drift_checks.c.id.desc())
         .limit(1)
     ).scalar()
-    since = ((statistics or {}).get("error") or {}).get("since")
-    return clock.parse(since) if isinstance(since, str) else None
+    return (statistics or {}).get("error") or {}
 
 
 def _elevated_run(

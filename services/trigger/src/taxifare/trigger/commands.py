@@ -118,13 +118,7 @@ def add_commands(commands, parse_param) -> None:
     )
     in_flight.add_argument("pipeline", metavar="PIPELINE", help=PIPELINE_HELP)
     in_flight.add_argument("--backend", choices=("local", "kfp"), default="local", help="where its runs go")
-    in_flight.add_argument(
-        "--stale-after-hours",
-        type=_positive(float),
-        default=runs.DEFAULT_STALE_AFTER.total_seconds() / 3600,
-        metavar="HOURS",
-        help="an in-flight run older than this is marked failed instead of blocking (default: 6)",
-    )
+    _add_stale_option(in_flight)
     in_flight.add_argument("--now", help="the time to answer for (ISO 8601; default: now), for simulations")
     in_flight.add_argument("--output", type=Path, help="file to write the JSON answer to (also printed)")
     _add_kfp_options(in_flight, experiment=False)
@@ -279,6 +273,11 @@ def _add_run_options(parser, parse_param, reason, triggered_by) -> None:
     add_executor_option(parser)
     parser.add_argument("--reason", default=reason, help="why the run is started (recorded)")
     parser.add_argument("--triggered-by", default=triggered_by, metavar="WHO", help="recorded as who")
+    _add_stale_option(parser)
+
+
+def _add_stale_option(parser) -> None:
+    """The one staleness rule, for starting runs and for saying whether one is in flight."""
     parser.add_argument(
         "--stale-after-hours",
         type=_positive(float),

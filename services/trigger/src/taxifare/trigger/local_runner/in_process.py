@@ -7,8 +7,9 @@ calls it with the step's arguments, the step's environment in `os.environ`, and 
 line by line as the host executor does. What runs is still decided by the compiled pipeline: the runner
 resolves the DAG, conditions, parameters and artifacts exactly as for the other executors.
 
-What a step may change in the process is put back after it: `os.environ`, the root logger's handlers
-and level, the SIGTERM handler and the working directory. Steps run one at a time, as the runner runs
+A step starts as in a process of its own, with no logging set up, and what it may change in the
+process is put back after it: `os.environ`, the root logger's handlers and level, the SIGTERM handler
+and the working directory. Steps run one at a time, as the runner runs
 them; a step that starts a pipeline of its own (the trigger step) nests: its steps run here too.
 """
 
@@ -78,6 +79,9 @@ def _step_environment(env: dict[str, str]) -> Iterator[None]:
     saved_sigterm = signal.getsignal(signal.SIGTERM) if in_main_thread else None
     os.environ.clear()
     os.environ.update(env)
+    # As in a process of its own: no logging set up until the step sets it up.
+    root.handlers[:] = []
+    root.setLevel(logging.WARNING)
     try:
         yield
     finally:
