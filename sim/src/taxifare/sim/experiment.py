@@ -87,7 +87,7 @@ def simulate(plan: Plan, policy_name: str, progress: Callable[[int], None] = lam
         simulation = Simulation(stream, policy, place, plan.settings, plan.label_delay_days, progress)
         simulation.run()
         result = score(
-            simulation.engine, stream, policy.name, plan.seed, simulation.timings, plan.prices()
+            simulation.engine, stream, policy.name, plan.seed, simulation.timings, prices=plan.prices()
         ).to_json()
         result["failed_runs"] = simulation.timings.failed_runs
         result["failed_pipeline_runs"] = len(simulation.timings.failed_runs)
