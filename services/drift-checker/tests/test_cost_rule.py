@@ -34,13 +34,15 @@ def decide(evidence, policy=DEFAULTS, signals=DRIFT, history=SETTLED_CHANGE, **s
 def test_a_significant_excess_that_costs_more_than_a_run_means_retraining():
     verdict = decide(FARE_INCREASE)
     assert verdict.decision.retrain and verdict.significant
-    # 2,500 dollars of excess a day, over 7 days at 5 cents a dollar
+    # 2,500 dollars of excess a day, over 7 days at 5 cents a dollar; and the day's 2,500 served already
     assert verdict.projected_loss == pytest.approx(2500 * 7 * 0.05)
+    assert verdict.served_loss == pytest.approx(2500 * 0.05)
     assert verdict.decision.reason == (
         "retraining needed: realised MAE 7.10 on 500 known fares vs 2.10 expected for these trips "
-        "(excess +5.00 a prediction, z 30.0); excess loss over 168 h ≈ $875.00 at $0.05 per dollar of "
-        "error (500 predictions in 24 h) > a training run's $5; drift seen, not a reason alone: "
-        "mean_gap: gap 0.61 label std > 0.3; distribution: 5 of 8 columns drifted"
+        "(excess +5.00 a prediction, z 30.0); excess loss ≈ $125.00 served on 500 known fares + $875.00 over "
+        "the next 168 h (500 predictions in 24 h) = $1,000.00 at $0.05 per dollar of error > a training "
+        "run's $5; drift seen, not a reason alone: mean_gap: gap 0.61 label std > 0.3; distribution: 5 of 8 "
+        "columns drifted"
     )
 
 
@@ -85,10 +87,34 @@ def test_a_gradual_change_is_seen_once_its_run_of_windows_adds_up():
 def test_an_excess_cheaper_than_a_training_run_is_not_worth_one():
     small_traffic = Excess(120, 120, 3.4, 3.0, 3.0, 0.4, 4.0, 48.0, True, stderr=0.1)
     verdict = decide(small_traffic, Policy(min_actuals=100, retrain_cost=20.0))
-    # 48 dollars a day over 7 days at 5 cents: 16.80 < 20
+    # 48 dollars a day over 7 days at 5 cents: 16.80, and the day's 48 served: 2.40; 19.20 < 20
     assert not verdict.decision.retrain and verdict.significant
-    assert "excess loss over 168 h ≈ $16.80" in verdict.decision.reason
-    assert "< a training run's $20" in verdict.decision.reason
+    assert (
+        "excess loss ≈ $2.40 served on 120 known fares + $16.80 over the next 168 h"
+        in verdict.decision.reason
+    )
+    assert "= $19.20 at $0.05 per dollar of error < a training run's $20" in verdict.decision.reason
+
+
+def test_at_low_traffic_the_excess_served_since_it_began_adds_up_to_a_run():
+    # A few trips a day, checked monthly over 90 days: a week ahead is never worth a run ...
+    trickle = Excess(300, 300, 3.0, 2.0, 2.0, 1.0, 8.0, 300.0, True, stderr=0.125)
+    month = Policy(window_hours=2160.0, min_actuals=30, min_new_data_hours=0)
+    alone = decide(trickle, month, history=History(excess_since=NOW - timedelta(days=90)))
+    assert alone.projected_loss == pytest.approx(300 * 168 / 2160 * 0.05)
+    assert alone.served_loss == pytest.approx(300 * 0.05)
+    assert alone.decision.retrain  # 1.17 ahead + 15.00 served > 5
+    # ... but the run of elevated windows it continues is, even when this window's excess alone is not.
+    small = Excess(60, 60, 2.5, 2.0, 2.0, 0.5, 4.0, 30.0, True, stderr=0.125)
+    assert not decide(small, month, history=History(excess_since=NOW - timedelta(days=90))).decision.retrain
+    run = History(
+        excess_since=NOW - timedelta(days=270),
+        elevated_windows=(Measured(100, 0.6, 0.2), Measured(100, 0.5, 0.2)),
+    )
+    verdict = decide(small, month, history=run)
+    # (60 x 0.5 + 100 x 0.6 + 100 x 0.5) dollars of excess at 5 cents
+    assert verdict.served_loss == pytest.approx(140 * 0.05)
+    assert verdict.decision.retrain and "served on 260 known fares" in verdict.decision.reason
 
 
 @pytest.mark.parametrize(

@@ -66,6 +66,7 @@ class CheckResult:
     projected_loss: float | None = None
     excess_since: datetime | None = None
     pooled: Measured | None = None
+    served_loss: float | None = None
 
 
 def run_check(
@@ -114,7 +115,7 @@ def run_check(
             in_flight=training_runs.in_flight if training_runs else None,
             claim=_pending_claim(conn, policy, now, training_runs),
         )
-        significant, loss, since, pooled = False, None, None, None
+        significant, loss, since, pooled, served = False, None, None, None, None
         if policy.rule == "cost":
             history = read_history(conn, live.version, live.promoted_at, now, window_start=start)
             verdict = decide_by_cost(
@@ -122,12 +123,17 @@ def run_check(
                 **state,
             )  # fmt: skip
             decision, significant = verdict.decision, verdict.significant
-            loss, since, pooled = verdict.projected_loss, verdict.since, verdict.pooled
+            loss, since, pooled, served = (
+                verdict.projected_loss,
+                verdict.since,
+                verdict.pooled,
+                verdict.served_loss,
+            )
         else:
             decision = decide(signals, policy, **state)
         result = CheckResult(
             0, decision.retrain, decision.drift_detected, decision.reason, live.version, start, now,
-            aggregates.count, aggregates.errors.count, signals, evidence, significant, loss, since, pooled,
+            aggregates.count, aggregates.errors.count, signals, evidence, significant, loss, since, pooled, served,
         )  # fmt: skip
         return _store(conn, result)
 
@@ -216,6 +222,7 @@ def _store(conn: sa.Connection, result: CheckResult) -> CheckResult:
             **result.evidence.to_json(), "significant": result.significant, "since": since, "pooled": pooled,
         }  # fmt: skip
         statistics["projected_loss"] = result.projected_loss
+        statistics["served_loss"] = result.served_loss
     statistics = _json_safe(statistics)
     inserted = conn.execute(
         drift_checks.insert().values(

@@ -11,7 +11,8 @@ In order, the first that applies answers:
    reported, blind as it is to fare changes;
 2. no significant excess (z below `mae_z`, in this window and pooled with the earlier windows of
    the current run of elevated excess): the model errs as it is expected to on these trips;
-3. the excess costs less over the horizon than a training run;
+3. the excess costs less than a training run: what it cost on the known fares since it began, and
+   what it will cost over the horizon at the window's traffic;
 4. a hold: a run in flight, another check's claim, the cooldown after a deploy; a back-off after a
    rejected candidate (wait a whole training window, `training_window_days`, doubled after each
    further rejection, so that the next candidate learns from and is judged on data the rejected one
@@ -36,9 +37,10 @@ from taxifare.drift_checker.policy import Decision, InFlightRun, PendingClaim, P
 class CostVerdict:
     decision: Decision
     significant: bool  # the excess passed the z-test (kept with the check: the onset of a change)
-    projected_loss: float | None
+    projected_loss: float | None  # over the horizon, at the window's traffic
     since: datetime | None = None  # with a significant excess: when it began (the current run's onset)
     pooled: Measured | None = None  # this window's excess pooled with its run's (kept with the check)
+    served_loss: float | None = None  # already served since the excess began, on its known fares
 
 
 def decide_by_cost(
@@ -85,14 +87,17 @@ def decide_by_cost(
     if not significant:
         reason = f"no retraining: the error is what the model is expected to make on these trips: {measured} < {mae_z:g}){drift}"
         return CostVerdict(Decision(False, False, reason), False, None, pooled=pooled)
-    loss = evidence.projected_loss(cost, policy.window_hours)
+    projected = evidence.projected_loss(cost, policy.window_hours)
+    served = pooled.served_loss(cost)
+    loss = projected + served
     priced = (
-        f"excess loss over {cost.horizon_hours:g} h ≈ ${loss:,.2f} at ${cost.error_cost:g} per dollar of error "
-        f"({evidence.n} predictions in {policy.window_hours:g} h)"
+        f"excess loss ≈ ${served:,.2f} served on {pooled.n_known} known fares + ${projected:,.2f} over the next "
+        f"{cost.horizon_hours:g} h ({evidence.n} predictions in {policy.window_hours:g} h) = ${loss:,.2f} at "
+        f"${cost.error_cost:g} per dollar of error"
     )
     if loss < cost.retrain_cost:
         reason = f"no retraining: {measured}), but {priced} < a training run's ${cost.retrain_cost:g}{drift}"
-        return CostVerdict(Decision(False, False, reason), True, loss, pooled=pooled)
+        return CostVerdict(Decision(False, False, reason), True, projected, pooled=pooled, served_loss=served)
     evidence_text = f"{measured}); {priced} > a training run's ${cost.retrain_cost:g}"
     since = history.excess_since or now - timedelta(hours=policy.window_hours)
     hold = (
@@ -102,9 +107,14 @@ def decide_by_cost(
     )
     if hold:
         decision = Decision(False, True, f"no retraining: {hold} (evidence: {evidence_text}{drift})")
-        return CostVerdict(decision, True, loss, since, pooled)
+        return CostVerdict(decision, True, projected, since, pooled, served)
     return CostVerdict(
-        Decision(True, True, f"retraining needed: {evidence_text}{drift}"), True, loss, since, pooled
+        Decision(True, True, f"retraining needed: {evidence_text}{drift}"),
+        True,
+        projected,
+        since,
+        pooled,
+        served,
     )
 
 

@@ -16,9 +16,12 @@ only the realised one. So:
   input), which is what the measured excess is for. Predictions whose fare is not known yet (a label
   delay) carry the measured relative excess in proportion to their expected error;
 - cost: the window's excess, in dollars of absolute error, carried forward at the window's traffic
-  over `horizon_hours` and priced at `error_cost` dollars per dollar of error, against `retrain_cost`
-  dollars per training run. Retraining pays when the excess is significant and its cost over the
-  horizon exceeds a run's.
+  over `horizon_hours`, plus the excess already served since it began (CARA's cumulative loss: the
+  known fares of the run's disjoint windows), priced at `error_cost` dollars per dollar of error,
+  against `retrain_cost` dollars per training run. Retraining pays when the excess is significant and
+  what it has cost and will cost over the horizon exceeds a run's. Counting what was served matters at
+  low traffic: a few trips a day never cost a run's price in a week, yet their excess adds up for as
+  long as it lasts.
 
 A version stored without a table (trained before it existed) is judged against its evaluation MAE
 for every trip, and the evidence says so: a shift towards dearer trips then looks like excess.
@@ -108,6 +111,10 @@ class Measured:
     n_known: int
     excess: float
     stderr: float
+
+    def served_loss(self, cost: CostModel) -> float:
+        """Dollars the excess has cost on these known fares already."""
+        return max(self.excess, 0.0) * self.n_known * cost.error_cost
 
     @property
     def z(self) -> float:
