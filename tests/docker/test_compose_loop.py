@@ -111,8 +111,9 @@ def compose(images, tmp_path) -> Callable[..., subprocess.CompletedProcess]:
         "CHECK_MIN_PREDICTIONS": "150",
         "CHECK_MIN_ACTUALS": "50",
         # Nine minutes of the new card before a candidate learns it (about 5,000 trips beside the
-        # seed's 6,000), and a second chance a quarter of an hour after a rejected one.
-        "CHECK_MIN_NEW_DATA_HOURS": "0.15",
+        # seed's 6,000; the wait counts from the start of the 1 h window of the first check that saw
+        # it), and a second chance a quarter of an hour after a rejected one.
+        "CHECK_MIN_NEW_DATA_HOURS": "1.15",
         "CHECK_TRAINING_WINDOW_DAYS": "0.01",
         "TRAFFIC_RATE": "10",
         # A rate card change: the live model's fares go wrong, and a model retrained on the new trips

@@ -155,6 +155,9 @@ def test_after_a_rejection_the_same_evidence_waits_and_the_wait_doubles():
     assert "2 candidate(s) rejected" in held.decision.reason and "waiting 134.0 days" in held.decision.reason
     later = NOW + timedelta(days=134) - timedelta(hours=2000)
     assert decide(FARE_INCREASE, history=two, now=later).decision.retrain
+    # Compose's fast time: a back-off of minutes says so.
+    brief = decide(FARE_INCREASE, Policy(training_window_days=0.01), history=History((rejected(0.1),)))
+    assert "waiting 14 min (doubled after each rejection)" in brief.decision.reason
 
 
 def test_only_a_significant_growth_of_the_excess_ends_the_back_off_early():

@@ -215,4 +215,6 @@ def _waiting_for_data(since: datetime, policy: Policy, now: datetime) -> str | N
 
 def _hours(span: timedelta) -> str:
     hours = span.total_seconds() / 3600
-    return f"{hours / 24:.1f} days" if hours >= 48 else f"{hours:.0f} h"
+    if hours >= 48:
+        return f"{hours / 24:.1f} days"
+    return f"{hours:.0f} h" if hours >= 2 else f"{hours * 60:.0f} min"
