@@ -80,7 +80,7 @@ def test_a_fare_increase_retrains_once_enough_of_it_was_served(engine, reference
     assert first.reason.startswith(
         "no retraining: waiting for 2 h more of the new world: the excess began with"
     )
-    assert second.reason.startswith("no retraining: waiting for 1 h more")
+    assert second.reason.startswith("no retraining: waiting for 60 min more")
     assert third.reason.startswith("retraining needed: realised MAE")
     assert all(r.significant and r.evidence.excess > 1.0 for r in (first, second, third))
     # Stored with every check: the evidence and what it costs, read back by later checks.
